@@ -1,0 +1,331 @@
+"""Filesystem adapter of the repository port: one pretty-printed `<mac>.json` file per device."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import re
+import stat
+import tempfile
+import threading
+from pathlib import Path
+
+import msgspec
+
+from domain.errors import (
+    CorruptDeviceConfig,
+    DeviceConfigExists,
+    DeviceConfigNotFound,
+    FileProblem,
+    InvalidDeviceConfig,
+    StorageFailure,
+    StorageUnavailable,
+)
+from domain.model import (
+    ConfigDocument,
+    ConfigListing,
+    DeviceConfig,
+    DeviceConfigSummary,
+    JsonObject,
+    MacAddress,
+    SkippedFile,
+)
+from domain.ports import DeviceConfigRepository
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.json")
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# Written files are for devices and other tools to read; mkstemp's 0600 would hide them.
+FILE_MODE = 0o644
+
+_FAILURES_BY_ERRNO = {
+    errno.ENOENT: StorageFailure.DIRECTORY_MISSING,
+    errno.ENOTDIR: StorageFailure.NOT_A_DIRECTORY,
+    errno.EACCES: StorageFailure.PERMISSION_DENIED,
+    errno.EPERM: StorageFailure.PERMISSION_DENIED,
+    errno.EROFS: StorageFailure.READ_ONLY,
+    errno.ENOSPC: StorageFailure.DISK_FULL,
+    errno.EDQUOT: StorageFailure.DISK_FULL,
+}
+
+
+def encode_content(content: JsonObject) -> bytes:
+    """Serialise a config the way it is stored: key order kept, 2-space indent, final newline."""
+    try:
+        compact = msgspec.json.encode(content)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidDeviceConfig(f"The config cannot be written as JSON: {exc}.") from exc
+    return msgspec.json.format(compact, indent=2) + b"\n"
+
+
+def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
+    """Return the JSON object in stored bytes; raise `CorruptDeviceConfig` saying why not."""
+    if not body.strip():
+        raise _corrupt(mac_address, FileProblem.EMPTY, "the file is empty")
+    try:
+        value = msgspec.json.decode(body)
+    except UnicodeDecodeError:
+        raise _corrupt(mac_address, FileProblem.NOT_UTF8, "the file is not valid UTF-8") from None
+    except RecursionError:
+        raise _corrupt(mac_address, FileProblem.TOO_DEEP, "the JSON is nested too deeply") from None
+    except msgspec.DecodeError as exc:
+        raise _corrupt(
+            mac_address, FileProblem.INVALID_JSON, f"the file is not valid JSON ({exc})"
+        ) from None
+    if not isinstance(value, dict):
+        raise _corrupt(
+            mac_address,
+            FileProblem.NOT_AN_OBJECT,
+            f"the file holds a JSON {_json_type_name(value)}, not an object",
+        )
+    return value
+
+
+def _corrupt(mac_address: MacAddress, problem: FileProblem, reason: str) -> CorruptDeviceConfig:
+    return CorruptDeviceConfig(str(mac_address), problem, reason)
+
+
+def _json_type_name(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _storage_unavailable(exc: OSError, action: str) -> StorageUnavailable:
+    failure = _FAILURES_BY_ERRNO.get(exc.errno or 0, StorageFailure.IO_ERROR)
+    logger.error("storage failure while %s: %s", action, exc)
+    return StorageUnavailable(failure)
+
+
+class FilesystemDeviceConfigRepository(DeviceConfigRepository):
+    """Device configs as files in one directory, shared safely by any number of processes.
+
+    Every write goes to a uniquely named hidden temporary file in the same directory, which is
+    fsynced and then renamed over the target (or hard-linked, for create-only saves), so a
+    reader sees the old file or the new one and never a partial one. Nothing is cached: every
+    call reads the directory, so changes by other replicas or tools show at once.
+    """
+
+    def __init__(self, directory: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+        self._directory = directory
+        self._max_file_bytes = max_file_bytes
+        self._warned: dict[str, str] = {}
+        self._warned_lock = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    def create_directory(self) -> None:
+        """Create the configs directory if missing (used at start for the default location)."""
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"creating {self._directory}") from exc
+
+    async def list_summaries(self) -> ConfigListing:
+        return await asyncio.to_thread(self._list)
+
+    async def get(self, mac_address: MacAddress) -> DeviceConfig:
+        return await asyncio.to_thread(self._get, mac_address)
+
+    async def get_document(self, mac_address: MacAddress) -> ConfigDocument:
+        return await asyncio.to_thread(self._get_document, mac_address)
+
+    async def save(self, config: DeviceConfig, *, overwrite: bool) -> None:
+        body = encode_content(config.content)
+        await asyncio.to_thread(self._save, config.mac_address, body, overwrite)
+
+    async def delete(self, mac_address: MacAddress) -> None:
+        await asyncio.to_thread(self._delete, mac_address)
+
+    async def count(self) -> int:
+        return await asyncio.to_thread(self._count)
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check)
+
+    # The methods below run in a worker thread.
+
+    def _path(self, mac_address: MacAddress) -> Path:
+        return self._directory / f"{mac_address}.json"
+
+    def _get(self, mac_address: MacAddress) -> DeviceConfig:
+        return DeviceConfig(mac_address, self._load(mac_address)[1])
+
+    def _get_document(self, mac_address: MacAddress) -> ConfigDocument:
+        document, _ = self._load(mac_address)
+        return document
+
+    def _load(self, mac_address: MacAddress) -> tuple[ConfigDocument, JsonObject]:
+        body, modified_at = self._read(mac_address)
+        content = _decode(mac_address, body)
+        return ConfigDocument(mac_address, body, modified_at), content
+
+    def _read(self, mac_address: MacAddress) -> tuple[bytes, float]:
+        path = self._path(mac_address)
+        try:
+            # O_NOFOLLOW: a symlink could point anywhere on the host; it is never served.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            self._check()
+            raise DeviceConfigNotFound(str(mac_address)) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _corrupt(
+                    mac_address,
+                    FileProblem.SYMLINK,
+                    "it is a symbolic link, which is never followed",
+                ) from None
+            raise _storage_unavailable(exc, f"opening {path}") from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _corrupt(mac_address, FileProblem.NOT_A_FILE, "it is not a regular file")
+            if info.st_size > self._max_file_bytes:
+                raise self._too_large(mac_address)
+            with os.fdopen(fd, "rb", closefd=False) as stream:
+                body = stream.read(self._max_file_bytes + 1)
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"reading {path}") from exc
+        finally:
+            os.close(fd)
+        if len(body) > self._max_file_bytes:
+            raise self._too_large(mac_address)
+        return body, info.st_mtime
+
+    def _too_large(self, mac_address: MacAddress) -> CorruptDeviceConfig:
+        limit = self._max_file_bytes
+        return _corrupt(
+            mac_address, FileProblem.TOO_LARGE, f"the file is over the {limit} byte limit"
+        )
+
+    def _list(self) -> ConfigListing:
+        summaries: list[DeviceConfigSummary] = []
+        skipped: list[SkippedFile] = []
+        for name in self._scan():
+            match = CONFIG_NAME.fullmatch(name)
+            if match is None:
+                skipped.append(
+                    SkippedFile(name, FileProblem.BAD_NAME, "the name is not <mac>.json")
+                )
+                continue
+            try:
+                config = self._get(MacAddress(match["mac"]))
+            except CorruptDeviceConfig as exc:
+                skipped.append(SkippedFile(name, exc.problem, exc.reason))
+            except DeviceConfigNotFound:
+                pass  # Deleted between the scan and the read: it is simply gone.
+            except StorageUnavailable as exc:
+                # One unreadable file must not hide the rest of the fleet.
+                skipped.append(SkippedFile(name, FileProblem.UNREADABLE, exc.reason))
+            else:
+                summaries.append(config.summary())
+        self._warn_once(skipped)
+        summaries.sort(key=lambda summary: summary.mac_address)
+        return ConfigListing(tuple(summaries), tuple(skipped))
+
+    def _scan(self) -> list[str]:
+        """Names in the directory, less hidden ones (our temp files, editors' swap files)."""
+        try:
+            with os.scandir(self._directory) as entries:
+                return [entry.name for entry in entries if not entry.name.startswith(".")]
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"listing {self._directory}") from exc
+
+    def _warn_once(self, skipped: list[SkippedFile]) -> None:
+        """Log each bad file once, not on every listing, and again only if its problem changes."""
+        current = {item.name: item.reason for item in skipped}
+        with self._warned_lock:
+            for name, reason in current.items():
+                if self._warned.get(name) != reason:
+                    logger.warning("skipping %s in the configs directory: %s", name, reason)
+            self._warned = current
+
+    def _count(self) -> int:
+        return sum(1 for name in self._scan() if CONFIG_NAME.fullmatch(name))
+
+    def _check(self) -> None:
+        try:
+            with os.scandir(self._directory) as entries:
+                next(entries, None)
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"checking {self._directory}") from exc
+
+    def _save(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> None:
+        target = self._path(mac_address)
+        try:
+            fd, temp_name = tempfile.mkstemp(
+                prefix=f".{mac_address}.", suffix=".tmp", dir=self._directory
+            )
+        except OSError as exc:
+            raise _storage_unavailable(
+                exc, f"creating a temporary file in {self._directory}"
+            ) from exc
+        try:
+            try:
+                with os.fdopen(fd, "wb") as stream:
+                    stream.write(body)
+                    stream.flush()
+                    os.fchmod(stream.fileno(), FILE_MODE)
+                    os.fsync(stream.fileno())
+                if overwrite:
+                    os.replace(temp_name, target)
+                else:
+                    # link() fails if the target exists: the check and the create are one step.
+                    os.link(temp_name, target)
+            except FileExistsError:
+                raise DeviceConfigExists(str(mac_address)) from None
+            except IsADirectoryError:
+                raise self._directory_in_the_way(mac_address) from None
+            except OSError as exc:
+                raise _storage_unavailable(exc, f"writing {target}") from exc
+        finally:
+            self._remove_quietly(temp_name)
+        self._sync_directory()
+
+    def _delete(self, mac_address: MacAddress) -> None:
+        target = self._path(mac_address)
+        try:
+            os.unlink(target)
+        except FileNotFoundError:
+            self._check()
+            raise DeviceConfigNotFound(str(mac_address)) from None
+        except IsADirectoryError:
+            raise self._directory_in_the_way(mac_address) from None
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"deleting {target}") from exc
+        self._sync_directory()
+
+    @staticmethod
+    def _directory_in_the_way(mac_address: MacAddress) -> CorruptDeviceConfig:
+        return _corrupt(mac_address, FileProblem.NOT_A_FILE, "a directory has its name")
+
+    def _sync_directory(self) -> None:
+        """Make the rename or unlink durable: without this a crash can bring back the old entry."""
+        try:
+            fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"syncing {self._directory}") from exc
+
+    @staticmethod
+    def _remove_quietly(path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("could not remove temporary file %s: %s", path, exc)

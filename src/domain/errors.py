@@ -1,0 +1,100 @@
+"""Domain errors: what went wrong, in words. The HTTP layer maps them to status codes."""
+
+from __future__ import annotations
+
+import enum
+
+
+class DomainError(Exception):
+    """Base of every error the domain and its ports raise on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidMacAddress(DomainError):
+    """The text is not a MAC address in a form the API accepts."""
+
+
+class InvalidDeviceConfig(DomainError):
+    """The content cannot be stored as a device config (say, it is not a JSON object)."""
+
+
+class DeviceConfigNotFound(DomainError):
+    """No config is stored for this MAC address."""
+
+    def __init__(self, mac_address: str) -> None:
+        super().__init__(f"No config is stored for device {mac_address}.")
+        self.mac_address = mac_address
+
+
+class DeviceConfigExists(DomainError):
+    """A create-only save found a config already stored."""
+
+    def __init__(self, mac_address: str) -> None:
+        super().__init__(
+            f"A config for device {mac_address} already exists and overwriting was not allowed."
+        )
+        self.mac_address = mac_address
+
+
+class FileProblem(enum.Enum):
+    """Why a stored entry is not a usable config. The value is a stable label for metrics."""
+
+    BAD_NAME = "bad_name"
+    EMPTY = "empty"
+    NOT_UTF8 = "not_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    TOO_DEEP = "too_deep"
+    TOO_LARGE = "too_large"
+    SYMLINK = "symlink"
+    NOT_A_FILE = "not_a_file"
+    UNREADABLE = "unreadable"
+
+
+class CorruptDeviceConfig(DomainError):
+    """The stored entry exists but is not a usable config; `reason` says what is wrong."""
+
+    def __init__(self, mac_address: str, problem: FileProblem, reason: str) -> None:
+        super().__init__(
+            f"The stored config for device {mac_address} is unusable: {reason}. "
+            "Save a new config for this device to replace it."
+        )
+        self.mac_address = mac_address
+        self.problem = problem
+        self.reason = reason
+
+
+class StorageFailure(enum.Enum):
+    """Why storage could not do what was asked. The value is a stable label for logs and metrics."""
+
+    DIRECTORY_MISSING = "directory_missing"
+    NOT_A_DIRECTORY = "not_a_directory"
+    PERMISSION_DENIED = "permission_denied"
+    READ_ONLY = "read_only"
+    DISK_FULL = "disk_full"
+    IO_ERROR = "io_error"
+
+
+_FAILURE_TEXT = {
+    StorageFailure.DIRECTORY_MISSING: "the configs directory does not exist",
+    StorageFailure.NOT_A_DIRECTORY: "the configs directory path is not a directory",
+    StorageFailure.PERMISSION_DENIED: "permission denied on the configs directory",
+    StorageFailure.READ_ONLY: "the configs filesystem is read-only",
+    StorageFailure.DISK_FULL: "the configs filesystem is full",
+    StorageFailure.IO_ERROR: "an I/O error occurred on the configs filesystem",
+}
+
+
+class StorageUnavailable(DomainError):
+    """Storage failed for a reason outside the request (part of the repository port contract)."""
+
+    def __init__(self, failure: StorageFailure) -> None:
+        super().__init__(f"Config storage is unavailable: {_FAILURE_TEXT[failure]}.")
+        self.failure = failure
+
+    @property
+    def reason(self) -> str:
+        return _FAILURE_TEXT[self.failure]

@@ -1,0 +1,126 @@
+"""Domain objects: the MAC address value object and the device config it names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+
+from domain.errors import FileProblem, InvalidDeviceConfig, InvalidMacAddress, StorageUnavailable
+
+JsonObject = dict[str, Any]
+
+# One separator, captured once and required between every pair, so "aa-bb:cc-..." is refused.
+_MAC_PATTERN = re.compile(r"[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
+_CANONICAL_PATTERN = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
+_SHOWN_INPUT_CHARS = 40
+
+
+def _must_be_canonical(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or _CANONICAL_PATTERN.fullmatch(value) is None:
+        raise InvalidMacAddress(f"{value!r} is not a canonical MAC address (aa-bb-cc-dd-ee-ff).")
+
+
+@attrs.frozen(order=True)
+class MacAddress:
+    """A device's MAC address, always held in canonical form: `aa-bb-cc-dd-ee-ff`."""
+
+    value: str = attrs.field(validator=_must_be_canonical)
+
+    @classmethod
+    def parse(cls, text: str) -> MacAddress:
+        """Read a MAC address as written in a URL or a file name.
+
+        Accepted: six pairs of hex digits joined by `-` throughout or by `:` throughout, in any
+        letter case (`AA:BB:CC:DD:EE:FF` is `aa-bb-cc-dd-ee-ff`). Everything else (wrong length,
+        mixed or missing separators, non-hex digits, surrounding whitespace) raises
+        `InvalidMacAddress` with a message that says what was expected.
+        """
+        if _MAC_PATTERN.fullmatch(text) is None:
+            shown = text if len(text) <= _SHOWN_INPUT_CHARS else text[:_SHOWN_INPUT_CHARS] + "..."
+            raise InvalidMacAddress(
+                f"{shown!r} is not a valid MAC address: expected six pairs of hex digits "
+                "joined by '-' or ':', like aa-bb-cc-dd-ee-ff or AA:BB:CC:DD:EE:FF."
+            )
+        return cls(text.lower().replace(":", "-"))
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _text_or_none(content: JsonObject, key: str) -> str | None:
+    value = content.get(key)
+    return value if isinstance(value, str) else None
+
+
+@attrs.frozen
+class DeviceConfigSummary:
+    """The fields an admin sees in the fleet list; each is `None` when missing or mistyped."""
+
+    mac_address: MacAddress
+    device_name: str | None
+    device_entity_id: str | None
+    enable_ota: bool | None
+
+
+def _must_be_object(_: object, __: attrs.Attribute[JsonObject], value: JsonObject) -> None:
+    if not isinstance(value, dict):
+        raise InvalidDeviceConfig(
+            f"A device config must be a JSON object, not {type(value).__name__}."
+        )
+
+
+@attrs.frozen
+class DeviceConfig:
+    """One device's configuration: a JSON object, stored and served as given."""
+
+    mac_address: MacAddress
+    content: JsonObject = attrs.field(validator=_must_be_object)
+
+    def summary(self) -> DeviceConfigSummary:
+        """Read the summary fields from the top level: `deviceName`, `deviceEntityId`, `enableOTA`.
+
+        A field that is missing or of another type (say `"deviceName": 42`) reads as `None`: the
+        list must show every device, whatever other tools wrote into its file.
+        """
+        enable_ota = self.content.get("enableOTA")
+        return DeviceConfigSummary(
+            mac_address=self.mac_address,
+            device_name=_text_or_none(self.content, "deviceName"),
+            device_entity_id=_text_or_none(self.content, "deviceEntityId"),
+            enable_ota=enable_ota if isinstance(enable_ota, bool) else None,
+        )
+
+
+@attrs.frozen
+class ConfigDocument:
+    """A config exactly as stored: the bytes a device downloads, and when they last changed."""
+
+    mac_address: MacAddress
+    body: bytes
+    modified_at: float
+
+
+@attrs.frozen
+class SkippedFile:
+    """A file in the configs directory that a listing left out, and why."""
+
+    name: str
+    problem: FileProblem
+    reason: str
+
+
+@attrs.frozen
+class ConfigListing:
+    """The fleet, sorted by MAC address, with the files that were left out of it."""
+
+    summaries: tuple[DeviceConfigSummary, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+
+
+@attrs.frozen
+class StorageStatus:
+    """Whether storage is usable; `problem` says why not."""
+
+    problem: StorageUnavailable | None = None

@@ -1,0 +1,1 @@
+"""Entrypoints: the HTTP API, settings, wiring and the server process around the domain."""

@@ -1,0 +1,63 @@
+"""The Quart application factory: routes, schemas, errors, CORS and metrics around a container."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import punq
+from quart import Quart
+from quart_cors import cors
+from quart_schema import Info, QuartSchema
+
+from entrypoints import metrics, routes
+from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
+from entrypoints.dependencies import attach_container
+from entrypoints.errors import register_error_handlers
+from entrypoints.settings import Settings
+
+DESCRIPTION = """\
+Configuration files for a fleet of ESP32 devices, one JSON object per device, named by the
+device's MAC address. Devices download their own file from `/api/configs/{mac_address}.json`;
+admins list, read, write and delete configs through the other routes.
+"""
+
+
+def service_version() -> str:
+    try:
+        return metadata.version("iot-support")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(container: punq.Container) -> Quart:
+    """Build the HTTP app around a wired container (see `bootstrap`)."""
+    settings: Settings = container.resolve(Settings)
+    app = Quart("iot_support", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_config_bytes
+    attach_container(app, container)
+
+    schema = QuartSchema(
+        app,
+        openapi_path="/api/openapi.json",
+        swagger_ui_path="/api/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info=Info(title="IoT Support Backend", version=service_version(), description=DESCRIPTION),
+    )
+    # The admin UI's build fetches the document from here.
+    app.add_url_rule("/api/docs/openapi.json", "openapi_for_docs", schema.openapi)
+    # Responses echo `content` as stored, so keys keep their order.
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    app.register_blueprint(routes.blueprint)
+    app.register_blueprint(metrics.blueprint)
+    register_error_handlers(app)
+    app.after_request(echo_correlation_id)
+    cors(
+        app,
+        allow_origin=list(settings.cors_origins),
+        allow_methods=["GET", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Content-Type", "X-Request-ID", "X-Correlation-ID"],
+        expose_headers=[REQUEST_ID_HEADER],
+    )
+    return app

@@ -1,0 +1,44 @@
+"""Correlation ids: one per request, taken from the caller when sane, echoed back and logged."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from quart import Response, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_INCOMING_HEADERS = ("X-Request-ID", "X-Correlation-ID")
+# Ids end up in logs and headers: anything outside this shape is replaced, not echoed.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
+def correlation_id() -> str:
+    """The current request's id, created on first use so even early errors carry one."""
+    current: str | None = g.get("correlation_id")
+    if current is None:
+        current = _incoming_id() or uuid.uuid4().hex
+        g.correlation_id = current
+    return current
+
+
+def _incoming_id() -> str | None:
+    for header in _INCOMING_HEADERS:
+        value = request.headers.get(header)
+        if value and _SAFE_ID.fullmatch(value):
+            return value
+    return None
+
+
+async def echo_correlation_id(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = correlation_id()
+    return response
+
+
+class CorrelationIdFilter(logging.Filter):
+    """Adds `correlation_id` to every log record ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = correlation_id() if has_request_context() else "-"
+        return True

@@ -1,0 +1,136 @@
+"""HTTP routes of the config API: thin handlers that parse, call a use case and shape the answer."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+from quart_schema import document_request, document_response, validate_response
+
+from domain.model import DeviceConfig, MacAddress
+from domain.use_cases import (
+    CheckStorage,
+    DeleteDeviceConfig,
+    GetConfigDocument,
+    GetDeviceConfig,
+    ListDeviceConfigs,
+    SaveDeviceConfig,
+)
+from entrypoints.dependencies import resolve
+from entrypoints.errors import error_response
+from entrypoints.metrics import Metrics
+from entrypoints.schemas import (
+    DeviceConfigFileOut,
+    DeviceConfigIn,
+    DeviceConfigListOut,
+    DeviceConfigOut,
+    ErrorOut,
+    HealthOut,
+    UnhealthyOut,
+    read_json_body,
+)
+
+blueprint = Blueprint("configs", __name__)
+
+# `path:` so that a MAC holding "/" reaches the handler and is refused as a bad MAC (400),
+# instead of falling through to "no such route" (404).
+CONFIG_ROUTE = "/api/configs/<path:mac_address>"
+
+
+@blueprint.get("/api/configs")
+@validate_response(DeviceConfigListOut)
+@document_response(ErrorOut, 503)
+async def list_configs() -> DeviceConfigListOut:
+    """List all device configs.
+
+    Returns the summary fields of every stored config, sorted by MAC address. Files in the
+    configs directory that are not `<mac>.json` or not a JSON object are left out (and logged).
+    """
+    metrics = resolve(Metrics)
+    with metrics.operation("list"):
+        listing = await resolve(ListDeviceConfigs).execute()
+    metrics.count_skipped(listing.skipped)
+    return DeviceConfigListOut.from_domain(listing)
+
+
+@blueprint.get(CONFIG_ROUTE)
+@validate_response(DeviceConfigOut)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 404)
+async def get_config(mac_address: str) -> DeviceConfigOut:
+    """Get one device config with its summary fields.
+
+    The MAC address may be written `aa-bb-cc-dd-ee-ff` or `AA:BB:CC:DD:EE:FF`; the answer always
+    carries the canonical lower-case, dash-separated form.
+    """
+    with resolve(Metrics).operation("get"):
+        config = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address))
+    return DeviceConfigOut.from_domain(config)
+
+
+@blueprint.get(CONFIG_ROUTE + ".json")
+@document_response(DeviceConfigFileOut)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 404)
+async def get_config_file(mac_address: str) -> Response:
+    """Download a device's config file (what devices fetch).
+
+    Answers the stored JSON object itself, unwrapped, exactly as stored.
+    """
+    with resolve(Metrics).operation("download"):
+        document = await resolve(GetConfigDocument).execute(MacAddress.parse(mac_address))
+    return Response(
+        document.body,
+        content_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@blueprint.put(CONFIG_ROUTE)
+@document_request(DeviceConfigIn)
+@validate_response(DeviceConfigOut)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 409)
+@document_response(ErrorOut, 413)
+@document_response(ErrorOut, 415)
+async def put_config(mac_address: str) -> DeviceConfigOut:
+    """Create or replace a device config.
+
+    `content` is stored as given (key order kept). With `"allow_overwrite": false` an existing
+    config is left untouched and the answer is `409 RECORD_EXISTS`.
+    """
+    with resolve(Metrics).operation("save"):
+        mac = MacAddress.parse(mac_address)
+        body = await read_json_body(DeviceConfigIn)
+        config = await resolve(SaveDeviceConfig).execute(
+            DeviceConfig(mac, body.content), allow_overwrite=body.allow_overwrite
+        )
+    return DeviceConfigOut.from_domain(config)
+
+
+@blueprint.delete(CONFIG_ROUTE)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 404)
+async def delete_config(mac_address: str) -> Response:
+    """Delete a device config. Answers `204` with no body."""
+    with resolve(Metrics).operation("delete"):
+        await resolve(DeleteDeviceConfig).execute(MacAddress.parse(mac_address))
+    return Response(status=204)
+
+
+@blueprint.get("/api/health")
+@validate_response(HealthOut)
+@document_response(UnhealthyOut, 503)
+async def health() -> HealthOut | Response:
+    """Health probe for Kubernetes (liveness and readiness).
+
+    `200` when the configs directory exists, is a directory and can be listed; `503` with the
+    reason otherwise.
+    """
+    status = await resolve(CheckStorage).execute()
+    if status.problem is None:
+        return HealthOut(status="healthy")
+    return error_response(
+        503,
+        "STORAGE_UNAVAILABLE",
+        status.problem.message,
+        extra={"status": "unhealthy", "reason": status.problem.reason},
+    )

@@ -1,0 +1,82 @@
+"""The `iot-support` command: read settings, wire the app, serve it with hypercorn until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from domain.errors import StorageUnavailable
+from entrypoints.app import create_app
+from entrypoints.bootstrap import bootstrap
+from entrypoints.correlation import CorrelationIdFilter
+from entrypoints.settings import Settings, SettingsError
+
+logger = logging.getLogger("iot_support")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(CorrelationIdFilter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.graceful_timeout = settings.shutdown_grace_seconds
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.accesslog = None
+    return config
+
+
+async def _serve(settings: Settings) -> None:
+    app = create_app(bootstrap(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    logger.info(
+        "iot-support listening on http://%s:%d, serving configs from %s",
+        settings.host,
+        settings.port,
+        settings.configs_dir.resolve(),
+    )
+    if not settings.configs_dir.is_dir():
+        logger.warning(
+            "configs directory %s is missing; /api/health answers 503 until it exists",
+            settings.configs_dir.resolve(),
+        )
+    await serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+    logger.info("iot-support stopped")
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        sys.stderr.write(f"iot-support: invalid setting: {exc}\n")
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings))
+    except StorageUnavailable as exc:
+        logger.error("cannot prepare the configs directory: %s", exc.message)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        # Typically the port is taken or the host is not an address of this machine.
+        logger.error("cannot serve on %s:%d: %s", settings.host, settings.port, exc)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Settings: the service's configuration, read and checked once from the environment at start."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+DEFAULT_CONFIGS_DIR = Path("data/esp32-configs")
+DEFAULT_CORS_ORIGINS = ("http://localhost:3000",)
+DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message names the variable and says what it must be."""
+
+
+@attrs.frozen
+class Settings:
+    configs_dir: Path = DEFAULT_CONFIGS_DIR
+    # Only the default directory is created at start: creating a configured one would hide a
+    # missing network mount behind a fresh, empty local directory.
+    create_configs_dir: bool = False
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    host: str = "0.0.0.0"
+    port: int = 3201
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
+    log_level: str = "INFO"
+    shutdown_grace_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from environment variables; raise `SettingsError` on the first bad one."""
+        configs_dir = _text(env, "ESP32_CONFIGS_DIR")
+        return cls(
+            configs_dir=Path(configs_dir) if configs_dir else DEFAULT_CONFIGS_DIR,
+            create_configs_dir=configs_dir is None,
+            cors_origins=_origins(env),
+            host=_text(env, "HOST") or "0.0.0.0",
+            port=_integer(env, "PORT", 3201, minimum=1, maximum=65535),
+            max_config_bytes=_integer(
+                env, "MAX_CONFIG_BYTES", DEFAULT_MAX_CONFIG_BYTES, minimum=2, maximum=1 << 30
+            ),
+            log_level=_log_level(env),
+            shutdown_grace_seconds=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
+        )
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    """The raw value, or None when unset. Set but empty is an error, not a silent default."""
+    value = env.get(name)
+    if value is None:
+        return None
+    if not value.strip():
+        raise SettingsError(f"{name} is set but empty; unset it to use the default.")
+    return value.strip()
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    text = _text(env, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a whole number.") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name}={value} is out of range ({minimum} to {maximum}).")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = _text(env, name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a number of seconds.") from None
+    if not 0 <= value <= 3600:
+        raise SettingsError(f"{name}={text} is out of range (0 to 3600 seconds).")
+    return value
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    text = _text(env, "CORS_ORIGINS")
+    if text is None:
+        return DEFAULT_CORS_ORIGINS
+    expected = 'a JSON array of origins, like ["http://localhost:3000"]'
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise SettingsError(f"CORS_ORIGINS is not valid JSON; expected {expected}.") from None
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise SettingsError(f"CORS_ORIGINS must be {expected}.")
+    return tuple(value)
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    text = _text(env, "LOG_LEVEL")
+    if text is None:
+        return "INFO"
+    level = text.upper()
+    if level not in _LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL={text!r} is not one of {', '.join(_LOG_LEVELS)}.")
+    return level

@@ -1,0 +1,133 @@
+"""The real `iot-support` process over real HTTP: the contract as devices and admins see it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import SERVER, RunningServer, start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+MAC = "24-0a-c4-12-34-56"
+
+
+def test_config_lifecycle_over_http(http: httpx.Client, server: RunningServer) -> None:
+    content = {"deviceName": "Porch", "deviceEntityId": "sensor.porch", "enableOTA": True}
+
+    created = http.put(f"/api/configs/{MAC.upper()}", json={"content": content})
+    assert created.status_code == 200
+    assert created.json()["mac_address"] == MAC
+
+    fetched = http.get(f"/api/configs/{MAC}")
+    assert fetched.json() == created.json()
+
+    raw = http.get("/api/configs/24:0A:C4:12:34:56.json")
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "application/json"
+    assert raw.headers["cache-control"] == "no-cache"
+    assert raw.content == (server.configs_dir / f"{MAC}.json").read_bytes()
+    assert raw.json() == content
+
+    listed = http.get("/api/configs").json()
+    assert {
+        "mac_address": MAC,
+        "device_name": "Porch",
+        "device_entity_id": "sensor.porch",
+        "enable_ota": True,
+    } in listed["configs"]
+
+    refused = http.put(f"/api/configs/{MAC}", json={"content": {}, "allow_overwrite": False})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "RECORD_EXISTS"
+
+    deleted = http.delete(f"/api/configs/{MAC}")
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert not (server.configs_dir / f"{MAC}.json").exists()
+
+
+def test_errors_use_the_envelope_over_http(http: httpx.Client) -> None:
+    missing = http.get(f"/api/configs/{MAC}", headers={"X-Request-ID": "e2e-1"})
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error": f"No config is stored for device {MAC}.",
+        "code": "RECORD_NOT_FOUND",
+        "details": None,
+        "correlationId": "e2e-1",
+    }
+    assert missing.headers["x-request-id"] == "e2e-1"
+
+    bad = http.get("/api/configs/not-a-mac")
+    assert (bad.status_code, bad.json()["code"]) == (400, "INVALID_OPERATION")
+
+    invalid = http.put(
+        f"/api/configs/{MAC}",
+        content=b'{"content": {"x": NaN}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert (invalid.status_code, invalid.json()["code"]) == (400, "VALIDATION_FAILED")
+
+    unknown = http.get("/nowhere")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/json"
+
+
+def test_metrics_and_docs_over_http(http: httpx.Client) -> None:
+    http.put(f"/api/configs/{MAC}", json={"content": {}})
+    metrics = http.get("/metrics")
+    assert metrics.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+    assert "iot_config_operations" in families
+    assert "iot_config_operation_duration_seconds" in families
+    assert families["iot_config_files_count"].samples[0].value >= 1
+
+    docs = http.get("/api/docs")
+    assert docs.status_code == 200
+    assert "text/html" in docs.headers["content-type"]
+    for path in ("/api/openapi.json", "/api/docs/openapi.json"):
+        assert "/api/configs/{mac_address}" in http.get(path).json()["paths"]
+
+
+def test_sigterm_finishes_cleanly_with_exit_code_0(tmp_path: Path) -> None:
+    running = start_server(tmp_path)
+    assert "listening on http://127.0.0.1:" in running.log()
+    assert str(running.configs_dir) in running.log()
+    assert stop_server(running) == 0
+    assert "Traceback" not in running.log()
+
+
+def test_defaults_create_the_data_directory_under_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    running = start_server(tmp_path, unset=("ESP32_CONFIGS_DIR",))
+    try:
+        assert (tmp_path / "data" / "esp32-configs").is_dir()
+        assert (
+            httpx.put(
+                f"{running.base_url}/api/configs/{MAC}", json={"content": {"v": 1}}
+            ).status_code
+            == 200
+        )
+        assert (tmp_path / "data" / "esp32-configs" / f"{MAC}.json").exists()
+    finally:
+        stop_server(running)
+
+
+def test_malformed_setting_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(SERVER)],
+        env={"CORS_ORIGINS": "not-json", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert "CORS_ORIGINS" in lines[0]
+    assert not (tmp_path / "data").exists()

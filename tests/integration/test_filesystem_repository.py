@@ -1,0 +1,378 @@
+"""The filesystem adapter on real temp directories: format, skipping rules, failures, atomicity."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from domain.errors import (
+    CorruptDeviceConfig,
+    DeviceConfigExists,
+    DeviceConfigNotFound,
+    FileProblem,
+    StorageFailure,
+    StorageUnavailable,
+)
+from domain.model import DeviceConfig, MacAddress
+
+A = MacAddress("aa-aa-aa-aa-aa-aa")
+B = MacAddress("bb-bb-bb-bb-bb-bb")
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> FilesystemDeviceConfigRepository:
+    return FilesystemDeviceConfigRepository(tmp_path, max_file_bytes=4096)
+
+
+def visible_names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+async def test_saved_file_is_pretty_printed_utf8_with_final_newline(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"name": "Küche", "list": [1, {}]}), overwrite=True)
+    text = (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_text(encoding="utf-8")
+    assert text == '{\n  "name": "Küche",\n  "list": [\n    1,\n    {}\n  ]\n}\n'
+
+
+async def test_saved_file_is_readable_by_other_tools_and_no_temp_file_remains(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {}), overwrite=True)
+    assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
+    mode = stat.S_IMODE((tmp_path / "aa-aa-aa-aa-aa-aa.json").stat().st_mode)
+    assert mode == 0o644
+
+
+async def test_refused_create_leaves_no_temp_file(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
+    with pytest.raises(DeviceConfigExists):
+        await repository.save(DeviceConfig(A, {"v": 2}), overwrite=False)
+    assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
+
+
+def write(directory: Path, name: str, data: bytes) -> None:
+    (directory / name).write_bytes(data)
+
+
+BAD_FILES = [
+    ("aa-aa-aa-aa-aa-aa.json", b"", FileProblem.EMPTY),
+    ("aa-aa-aa-aa-aa-aa.json", b"  \n", FileProblem.EMPTY),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"a": ', FileProblem.INVALID_JSON),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"a": NaN}', FileProblem.INVALID_JSON),
+    ("aa-aa-aa-aa-aa-aa.json", b"[1, 2]", FileProblem.NOT_AN_OBJECT),
+    ("aa-aa-aa-aa-aa-aa.json", b'"text"', FileProblem.NOT_AN_OBJECT),
+    ("aa-aa-aa-aa-aa-aa.json", b"null", FileProblem.NOT_AN_OBJECT),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"a": "\xff"}', FileProblem.NOT_UTF8),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"a":' * 2000 + b"1" + b"}" * 2000, FileProblem.TOO_LARGE),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"a":' + b"[" * 1500 + b"]" * 1500 + b"}", FileProblem.TOO_DEEP),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"a": "' + b"x" * 5000 + b'"}', FileProblem.TOO_LARGE),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "problem"), BAD_FILES)
+async def test_bad_file_is_skipped_by_listing_and_reported_by_get(
+    repository: FilesystemDeviceConfigRepository,
+    tmp_path: Path,
+    name: str,
+    data: bytes,
+    problem: FileProblem,
+) -> None:
+    write(tmp_path, name, data)
+    await repository.save(DeviceConfig(B, {"deviceName": "good"}), overwrite=True)
+
+    listing = await repository.list_summaries()
+
+    assert [s.mac_address for s in listing.summaries] == [B]
+    assert [(s.name, s.problem) for s in listing.skipped] == [(name, problem)]
+    with pytest.raises(CorruptDeviceConfig) as caught:
+        await repository.get(A)
+    assert caught.value.problem is problem
+    with pytest.raises(CorruptDeviceConfig):
+        await repository.get_document(A)
+
+
+async def test_bad_file_is_replaced_by_a_save(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    write(tmp_path, "aa-aa-aa-aa-aa-aa.json", b"{broken")
+    await repository.save(DeviceConfig(A, {"fixed": True}), overwrite=True)
+    assert (await repository.get(A)).content == {"fixed": True}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AA-AA-AA-AA-AA-AA.json",
+        "aa:aa:aa:aa:aa:aa.json",
+        "aa-aa-aa-aa-aa-aa.json~",
+        "aa-aa-aa-aa-aa-aa.json.bak",
+        "aa-aa-aa-aa-aa-aa.txt",
+        "notes.txt",
+        "aa-aa-aa-aa-aa-aa",
+    ],
+)
+async def test_files_not_named_like_a_config_are_skipped(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path, name: str
+) -> None:
+    write(tmp_path, name, b'{"deviceName": "looks valid"}')
+    listing = await repository.list_summaries()
+    assert listing.summaries == ()
+    assert [(s.name, s.problem) for s in listing.skipped] == [(name, FileProblem.BAD_NAME)]
+    assert await repository.count() == 0
+
+
+async def test_hidden_files_such_as_temp_files_are_ignored_silently(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    write(tmp_path, ".aa-aa-aa-aa-aa-aa.json.x1y2.tmp", b'{"half": ')
+    write(tmp_path, ".aa-aa-aa-aa-aa-aa.json", b"{}")
+    listing = await repository.list_summaries()
+    assert listing.summaries == ()
+    assert listing.skipped == ()
+
+
+async def test_symlink_is_never_followed(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.json"
+    outside.write_text('{"secret": true}')
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json").symlink_to(outside)
+
+    listing = await repository.list_summaries()
+
+    assert listing.summaries == ()
+    assert [s.problem for s in listing.skipped] == [FileProblem.SYMLINK]
+    with pytest.raises(CorruptDeviceConfig) as caught:
+        await repository.get_document(A)
+    assert caught.value.problem is FileProblem.SYMLINK
+    assert "secret" not in caught.value.message
+
+
+async def test_save_replaces_a_symlink_without_touching_its_target(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-target.json"
+    outside.write_text('{"keep": true}')
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json").symlink_to(outside)
+    await repository.save(DeviceConfig(A, {"new": 1}), overwrite=True)
+    assert outside.read_text() == '{"keep": true}'
+    assert not (tmp_path / "aa-aa-aa-aa-aa-aa.json").is_symlink()
+    assert (await repository.get(A)).content == {"new": 1}
+
+
+async def test_directory_named_like_a_config_is_skipped_and_reported(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json").mkdir()
+    listing = await repository.list_summaries()
+    assert [s.problem for s in listing.skipped] == [FileProblem.NOT_A_FILE]
+    for call in (repository.get(A), repository.delete(A)):
+        with pytest.raises(CorruptDeviceConfig):
+            await call
+    with pytest.raises(CorruptDeviceConfig):
+        await repository.save(DeviceConfig(A, {}), overwrite=True)
+    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").is_dir()
+
+
+async def test_fifo_named_like_a_config_does_not_block(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    os.mkfifo(tmp_path / "aa-aa-aa-aa-aa-aa.json")
+    listing = await repository.list_summaries()
+    assert [s.problem for s in listing.skipped] == [FileProblem.NOT_A_FILE]
+
+
+async def test_each_bad_file_is_logged_once_across_listings(
+    repository: FilesystemDeviceConfigRepository,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    write(tmp_path, "aa-aa-aa-aa-aa-aa.json", b"[]")
+    with caplog.at_level(logging.WARNING):
+        await repository.list_summaries()
+        await repository.list_summaries()
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipping aa-aa-aa-aa-aa-aa.json in the configs directory: "
+        "the file holds a JSON array, not an object"
+    ]
+
+
+async def test_missing_directory_makes_every_call_storage_unavailable(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path / "gone")
+    calls: list[Any] = [
+        repository.list_summaries(),
+        repository.get(A),
+        repository.get_document(A),
+        repository.save(DeviceConfig(A, {}), overwrite=True),
+        repository.delete(A),
+        repository.count(),
+        repository.check(),
+    ]
+    for call in calls:
+        with pytest.raises(StorageUnavailable) as caught:
+            await call
+        assert caught.value.failure is StorageFailure.DIRECTORY_MISSING
+
+
+async def test_file_in_place_of_the_directory_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "configs").write_text("not a directory")
+    repository = FilesystemDeviceConfigRepository(tmp_path / "configs")
+    with pytest.raises(StorageUnavailable) as caught:
+        await repository.check()
+    assert caught.value.failure is StorageFailure.NOT_A_DIRECTORY
+    with pytest.raises(StorageUnavailable):
+        await repository.save(DeviceConfig(A, {}), overwrite=True)
+    assert (tmp_path / "configs").read_text() == "not a directory"
+
+
+async def test_directory_that_comes_back_is_usable_again(tmp_path: Path) -> None:
+    directory = tmp_path / "configs"
+    repository = FilesystemDeviceConfigRepository(directory)
+    with pytest.raises(StorageUnavailable):
+        await repository.check()
+    directory.mkdir()
+    await repository.check()
+
+
+def fail_with(code: int) -> Any:
+    def fail(*_: object, **__: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        (errno.ENOSPC, StorageFailure.DISK_FULL),
+        (errno.EDQUOT, StorageFailure.DISK_FULL),
+        (errno.EROFS, StorageFailure.READ_ONLY),
+        (errno.EACCES, StorageFailure.PERMISSION_DENIED),
+        (errno.EIO, StorageFailure.IO_ERROR),
+    ],
+)
+@pytest.mark.parametrize("failing", ["fsync", "replace", "mkstemp"])
+async def test_failed_write_keeps_the_previous_file_and_leaves_no_temp_file(
+    repository: FilesystemDeviceConfigRepository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    failure: StorageFailure,
+    failing: str,
+) -> None:
+    await repository.save(DeviceConfig(A, {"version": 1}), overwrite=True)
+    before = (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_bytes()
+    if failing == "mkstemp":
+        monkeypatch.setattr("tempfile.mkstemp", fail_with(code))
+    else:
+        monkeypatch.setattr(os, failing, fail_with(code))
+
+    with pytest.raises(StorageUnavailable) as caught:
+        await repository.save(DeviceConfig(A, {"version": 2}), overwrite=True)
+
+    monkeypatch.undo()
+    assert caught.value.failure is failure
+    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_bytes() == before
+    assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [(errno.EACCES, StorageFailure.PERMISSION_DENIED), (errno.EIO, StorageFailure.IO_ERROR)],
+)
+async def test_unreadable_file_fails_get_but_not_the_listing(
+    repository: FilesystemDeviceConfigRepository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    failure: StorageFailure,
+) -> None:
+    await repository.save(DeviceConfig(A, {}), overwrite=True)
+    await repository.save(DeviceConfig(B, {}), overwrite=True)
+    real_open = os.open
+
+    def open_failing_for_a(path: Any, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith("aa-aa-aa-aa-aa-aa.json"):
+            raise OSError(code, os.strerror(code))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_failing_for_a)
+
+    with pytest.raises(StorageUnavailable) as caught:
+        await repository.get(A)
+    assert caught.value.failure is failure
+    listing = await repository.list_summaries()
+    assert [s.mac_address for s in listing.summaries] == [B]
+    assert [s.problem for s in listing.skipped] == [FileProblem.UNREADABLE]
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [(errno.EROFS, StorageFailure.READ_ONLY), (errno.EACCES, StorageFailure.PERMISSION_DENIED)],
+)
+async def test_failed_delete_keeps_the_file(
+    repository: FilesystemDeviceConfigRepository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    failure: StorageFailure,
+) -> None:
+    await repository.save(DeviceConfig(A, {}), overwrite=True)
+    monkeypatch.setattr(os, "unlink", fail_with(code))
+    with pytest.raises(StorageUnavailable) as caught:
+        await repository.delete(A)
+    monkeypatch.undo()
+    assert caught.value.failure is failure
+    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").exists()
+
+
+def test_concurrent_create_only_saves_have_exactly_one_winner(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(20)
+
+    def create(writer: int) -> None:
+        barrier.wait()
+        try:
+            repository._save(A, f'{{"writer": {writer}}}\n'.encode(), False)
+            outcomes.append(f"created {writer}")
+        except DeviceConfigExists:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [o for o in outcomes if o.startswith("created")]
+    assert len(winners) == 1
+    assert outcomes.count("exists") == 19
+    winner = int(winners[0].split()[1])
+    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_text() == f'{{"writer": {winner}}}\n'
+    assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
+
+
+async def test_delete_of_missing_device_is_not_found(
+    repository: FilesystemDeviceConfigRepository,
+) -> None:
+    with pytest.raises(DeviceConfigNotFound):
+        await repository.delete(A)
+
+
+async def test_create_directory_makes_missing_parents(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path / "data" / "esp32-configs")
+    repository.create_directory()
+    await repository.check()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import Settings, SettingsError
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = Settings.from_env({})
+    assert settings.configs_dir == Path("data/esp32-configs")
+    assert settings.create_configs_dir is True
+    assert settings.cors_origins == ("http://localhost:3000",)
+    assert (settings.host, settings.port) == ("0.0.0.0", 3201)
+    assert settings.max_config_bytes == 1024 * 1024
+
+
+def test_reads_every_variable() -> None:
+    settings = Settings.from_env(
+        {
+            "ESP32_CONFIGS_DIR": "/srv/configs",
+            "CORS_ORIGINS": '["https://admin.home.lan", "http://localhost:3000"]',
+            "HOST": "127.0.0.1",
+            "PORT": "8080",
+            "MAX_CONFIG_BYTES": "2048",
+            "LOG_LEVEL": "debug",
+            "SHUTDOWN_GRACE_SECONDS": "2.5",
+        }
+    )
+    assert settings == Settings(
+        configs_dir=Path("/srv/configs"),
+        create_configs_dir=False,
+        cors_origins=("https://admin.home.lan", "http://localhost:3000"),
+        host="127.0.0.1",
+        port=8080,
+        max_config_bytes=2048,
+        log_level="DEBUG",
+        shutdown_grace_seconds=2.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CORS_ORIGINS": "not-json"}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '"http://x"'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": "[1, 2]"}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '[""]'}, "CORS_ORIGINS"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "0"}, "PORT"),
+        ({"PORT": "65536"}, "PORT"),
+        ({"MAX_CONFIG_BYTES": "-1"}, "MAX_CONFIG_BYTES"),
+        ({"MAX_CONFIG_BYTES": "1MB"}, "MAX_CONFIG_BYTES"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"SHUTDOWN_GRACE_SECONDS": "soon"}, "SHUTDOWN_GRACE_SECONDS"),
+        ({"SHUTDOWN_GRACE_SECONDS": "-1"}, "SHUTDOWN_GRACE_SECONDS"),
+        ({"ESP32_CONFIGS_DIR": ""}, "ESP32_CONFIGS_DIR"),
+        ({"HOST": "  "}, "HOST"),
+    ],
+)
+def test_malformed_setting_is_refused_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    message = str(caught.value)
+    assert message.startswith(named)
+    assert "\n" not in message

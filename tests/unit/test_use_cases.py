@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import (
+    DeviceConfigExists,
+    DeviceConfigNotFound,
+    StorageFailure,
+)
+from domain.model import DeviceConfig, MacAddress
+from domain.use_cases import (
+    CheckStorage,
+    CountDeviceConfigs,
+    DeleteDeviceConfig,
+    GetConfigDocument,
+    GetDeviceConfig,
+    ListDeviceConfigs,
+    SaveDeviceConfig,
+)
+from tests.fakes import InMemoryDeviceConfigRepository
+
+A = MacAddress("aa-aa-aa-aa-aa-aa")
+B = MacAddress("bb-bb-bb-bb-bb-bb")
+
+
+async def test_save_creates_a_config() -> None:
+    repository = InMemoryDeviceConfigRepository()
+    saved = await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"deviceName": "a"}))
+    assert repository.configs[A] == saved == DeviceConfig(A, {"deviceName": "a"})
+
+
+async def test_save_replaces_by_default() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}))
+    assert repository.configs[A].content == {"v": 2}
+
+
+async def test_save_without_overwrite_refuses_an_existing_config_and_keeps_it() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    with pytest.raises(DeviceConfigExists):
+        await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}), allow_overwrite=False)
+    assert repository.configs[A].content == {"v": 1}
+
+
+async def test_save_without_overwrite_creates_a_new_config() -> None:
+    repository = InMemoryDeviceConfigRepository()
+    await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 1}), allow_overwrite=False)
+    assert repository.configs[A].content == {"v": 1}
+
+
+async def test_list_returns_summaries_sorted_by_mac() -> None:
+    repository = InMemoryDeviceConfigRepository(
+        DeviceConfig(B, {"deviceName": "b"}), DeviceConfig(A, {"deviceName": "a"})
+    )
+    listing = await ListDeviceConfigs(repository).execute()
+    assert [s.mac_address for s in listing.summaries] == [A, B]
+    assert [s.device_name for s in listing.summaries] == ["a", "b"]
+
+
+async def test_get_returns_the_stored_config() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    assert (await GetDeviceConfig(repository).execute(A)).content == {"v": 1}
+
+
+async def test_get_unknown_device_raises_not_found() -> None:
+    with pytest.raises(DeviceConfigNotFound, match="aa-aa-aa-aa-aa-aa"):
+        await GetDeviceConfig(InMemoryDeviceConfigRepository()).execute(A)
+
+
+async def test_get_document_returns_the_stored_bytes() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    document = await GetConfigDocument(repository).execute(A)
+    assert document.body == b'{\n  "v": 1\n}\n'
+
+
+async def test_delete_removes_the_config() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {}), DeviceConfig(B, {}))
+    await DeleteDeviceConfig(repository).execute(A)
+    assert list(repository.configs) == [B]
+
+
+async def test_delete_unknown_device_raises_not_found() -> None:
+    with pytest.raises(DeviceConfigNotFound):
+        await DeleteDeviceConfig(InMemoryDeviceConfigRepository()).execute(A)
+
+
+async def test_count_counts_configs() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {}), DeviceConfig(B, {}))
+    assert await CountDeviceConfigs(repository).execute() == 2
+
+
+async def test_check_storage_reports_healthy_storage() -> None:
+    status = await CheckStorage(InMemoryDeviceConfigRepository()).execute()
+    assert status.problem is None
+
+
+async def test_check_storage_reports_why_storage_is_unusable() -> None:
+    repository = InMemoryDeviceConfigRepository()
+    repository.failure = StorageFailure.DIRECTORY_MISSING
+    status = await CheckStorage(repository).execute()
+    assert status.problem is not None
+    assert status.problem.failure is StorageFailure.DIRECTORY_MISSING
+    assert status.problem.reason == "the configs directory does not exist"
