@@ -10,6 +10,7 @@ import re
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import msgspec
@@ -37,6 +38,10 @@ from domain.ports import DeviceConfigRepository
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.json")
+TEMP_SUFFIX = ".tmp"
+# What mkstemp makes of prefix ".<mac>.json." and TEMP_SUFFIX.
+TEMP_NAME = re.compile(r"\.[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.json\.[A-Za-z0-9_]+\.tmp")
+DEFAULT_STALE_TEMP_SECONDS = 15 * 60
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 # Written files are for devices and other tools to read; mkstemp's 0600 would hide them.
 FILE_MODE = 0o644
@@ -115,9 +120,16 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     call reads the directory, so changes by other replicas or tools show at once.
     """
 
-    def __init__(self, directory: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        stale_temp_seconds: float = DEFAULT_STALE_TEMP_SECONDS,
+    ) -> None:
         self._directory = directory
         self._max_file_bytes = max_file_bytes
+        self._stale_temp_seconds = stale_temp_seconds
         self._warned: dict[str, str] = {}
         self._warned_lock = threading.Lock()
 
@@ -235,12 +247,54 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         return ConfigListing(tuple(summaries), tuple(skipped))
 
     def _scan(self) -> list[str]:
-        """Names in the directory, less hidden ones (our temp files, editors' swap files)."""
+        """Names in the directory, less hidden ones (our temp files, editors' swap files).
+
+        Temp files seen on the way are swept when stale, so a crash's debris goes away without
+        a restart, at no extra cost while there is none.
+        """
         try:
             with os.scandir(self._directory) as entries:
-                return [entry.name for entry in entries if not entry.name.startswith(".")]
+                names: list[str] = []
+                temp_files: list[os.DirEntry[str]] = []
+                for entry in entries:
+                    if not entry.name.startswith("."):
+                        names.append(entry.name)
+                    elif TEMP_NAME.fullmatch(entry.name):
+                        temp_files.append(entry)
         except OSError as exc:
             raise _storage_unavailable(exc, f"listing {self._directory}") from exc
+        if temp_files:
+            self._sweep(temp_files)
+        return names
+
+    def sweep_stale_temp_files(self) -> int:
+        """Remove temp files that a crashed writer left behind; return how many were removed."""
+        try:
+            with os.scandir(self._directory) as entries:
+                temp_files = [entry for entry in entries if TEMP_NAME.fullmatch(entry.name)]
+        except OSError:
+            return 0  # Storage trouble is reported by the requests themselves.
+        return self._sweep(temp_files)
+
+    def _sweep(self, temp_files: list[os.DirEntry[str]]) -> int:
+        """Only our own temp names, and only those untouched for `stale_temp_seconds`: a writer
+        in another replica holds its temp file for the milliseconds of one save, never that long.
+        """
+        removed = 0
+        now = time.time()
+        for entry in temp_files:
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime < self._stale_temp_seconds:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # Renamed into place, or swept by another replica, meanwhile.
+            except OSError as exc:
+                logger.warning("could not remove stale temporary file %s: %s", entry.name, exc)
+                continue
+            removed += 1
+            logger.info("removed %s, a temporary file left by an interrupted save", entry.name)
+        return removed
 
     def _warn_once(self, skipped: list[SkippedFile]) -> None:
         """Log each bad file once, not on every listing, and again only if its problem changes."""
@@ -265,7 +319,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         target = self._path(mac_address)
         try:
             fd, temp_name = tempfile.mkstemp(
-                prefix=f".{mac_address}.", suffix=".tmp", dir=self._directory
+                prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=self._directory
             )
         except OSError as exc:
             raise _storage_unavailable(
@@ -279,19 +333,26 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
                     os.fchmod(stream.fileno(), FILE_MODE)
                     os.fsync(stream.fileno())
                 if overwrite:
-                    os.replace(temp_name, target)
+                    self._replace(temp_name, target, mac_address)
                 else:
                     # link() fails if the target exists: the check and the create are one step.
                     os.link(temp_name, target)
             except FileExistsError:
                 raise DeviceConfigExists(str(mac_address)) from None
-            except IsADirectoryError:
-                raise self._directory_in_the_way(mac_address) from None
             except OSError as exc:
                 raise _storage_unavailable(exc, f"writing {target}") from exc
         finally:
             self._remove_quietly(temp_name)
         self._sync_directory()
+
+    def _replace(self, temp_name: str, target: Path, mac_address: MacAddress) -> None:
+        try:
+            os.replace(temp_name, target)
+        except IsADirectoryError:
+            # An empty directory with the config's name is debris (say, a failed copy): a save
+            # may take its place. A non-empty one may hold someone's data and is left alone.
+            self._remove_empty_directory(target, mac_address)
+            os.replace(temp_name, target)
 
     def _delete(self, mac_address: MacAddress) -> None:
         target = self._path(mac_address)
@@ -301,14 +362,25 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             self._check()
             raise DeviceConfigNotFound(str(mac_address)) from None
         except IsADirectoryError:
-            raise self._directory_in_the_way(mac_address) from None
+            self._remove_empty_directory(target, mac_address)
         except OSError as exc:
             raise _storage_unavailable(exc, f"deleting {target}") from exc
         self._sync_directory()
 
     @staticmethod
-    def _directory_in_the_way(mac_address: MacAddress) -> CorruptDeviceConfig:
-        return _corrupt(mac_address, FileProblem.NOT_A_FILE, "a directory has its name")
+    def _remove_empty_directory(target: Path, mac_address: MacAddress) -> None:
+        try:
+            os.rmdir(target)
+        except FileNotFoundError:
+            pass  # Someone else removed it first: the way is clear.
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _corrupt(
+                    mac_address,
+                    FileProblem.NOT_A_FILE,
+                    "a directory with files in it has this config's name; move it away by hand",
+                ) from None
+            raise
 
     def _sync_directory(self) -> None:
         """Make the rename or unlink durable: without this a crash can bring back the old entry."""

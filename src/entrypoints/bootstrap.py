@@ -37,6 +37,7 @@ def bootstrap(
         filesystem = FilesystemDeviceConfigRepository(settings.configs_dir)
         if settings.create_configs_dir:
             filesystem.create_directory()
+        filesystem.sweep_stale_temp_files()
         repository = filesystem
     container = punq.Container()
     container.register(Settings, instance=settings)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import SERVER, RunningServer, start_server, stop_server
+from tests.server_process import SERVER, RunningServer, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 

@@ -325,3 +325,13 @@ async def test_delete_unknown_device_is_404(client: Client) -> None:
     response = await client.delete(f"/api/configs/{MAC}")
     assert response.status_code == 404
     assert_error(await response.get_json(), "RECORD_NOT_FOUND")
+
+
+@pytest.mark.parametrize("bad", [b"", b"{broken", b"[1]", b'"text"', b'{"a": "\xff"}'], ids=repr)
+async def test_put_repairs_a_corrupt_config(client: Client, configs_dir: Path, bad: bytes) -> None:
+    (configs_dir / CONFIG_FILE).write_bytes(bad)
+    assert (await client.get(f"/api/configs/{MAC}")).status_code == 500
+    assert (await put(client, MAC, {"repaired": True})).status_code == 200
+    response = await client.get(f"/api/configs/{MAC}")
+    assert response.status_code == 200
+    assert (await response.get_json())["content"] == {"repaired": True}

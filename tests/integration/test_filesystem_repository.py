@@ -7,12 +7,13 @@ import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem_repository import TEMP_NAME, FilesystemDeviceConfigRepository
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
@@ -178,12 +179,38 @@ async def test_directory_named_like_a_config_is_skipped_and_reported(
     (tmp_path / "aa-aa-aa-aa-aa-aa.json").mkdir()
     listing = await repository.list_summaries()
     assert [s.problem for s in listing.skipped] == [FileProblem.NOT_A_FILE]
-    for call in (repository.get(A), repository.delete(A)):
-        with pytest.raises(CorruptDeviceConfig):
-            await call
-    with pytest.raises(CorruptDeviceConfig):
+    with pytest.raises(CorruptDeviceConfig) as caught:
+        await repository.get(A)
+    assert caught.value.reason == "it is not a regular file"
+
+
+async def test_save_takes_the_place_of_an_empty_directory(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json").mkdir()
+    await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
+    assert (await repository.get(A)).content == {"v": 1}
+
+
+async def test_delete_removes_an_empty_directory(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json").mkdir()
+    await repository.delete(A)
+    assert visible_names(tmp_path) == []
+
+
+async def test_directory_with_files_is_never_removed(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json").mkdir()
+    (tmp_path / "aa-aa-aa-aa-aa-aa.json" / "precious.txt").write_text("keep")
+    with pytest.raises(CorruptDeviceConfig, match="move it away"):
         await repository.save(DeviceConfig(A, {}), overwrite=True)
-    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").is_dir()
+    with pytest.raises(CorruptDeviceConfig, match="move it away"):
+        await repository.delete(A)
+    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json" / "precious.txt").read_text() == "keep"
+    assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
 
 
 async def test_fifo_named_like_a_config_does_not_block(
@@ -376,3 +403,53 @@ async def test_create_directory_makes_missing_parents(tmp_path: Path) -> None:
     repository = FilesystemDeviceConfigRepository(tmp_path / "data" / "esp32-configs")
     repository.create_directory()
     await repository.check()
+
+
+def age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+async def test_stale_temp_files_are_swept_and_fresh_ones_kept(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path, stale_temp_seconds=60)
+    stale = tmp_path / ".aa-aa-aa-aa-aa-aa.json.k3j_x9a2.tmp"
+    fresh = tmp_path / ".bb-bb-bb-bb-bb-bb.json.p0q1r2s3.tmp"
+    someone_elses = tmp_path / ".aa-aa-aa-aa-aa-aa.json.swp"
+    for path in (stale, fresh, someone_elses):
+        path.write_text('{"half": ')
+    age(stale, 61)
+    age(someone_elses, 10_000)
+
+    assert repository.sweep_stale_temp_files() == 1
+
+    assert not stale.exists()
+    assert fresh.exists()
+    assert someone_elses.exists()
+
+
+async def test_listing_sweeps_stale_temp_files_too(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path, stale_temp_seconds=60)
+    stale = tmp_path / ".aa-aa-aa-aa-aa-aa.json.abcdefgh.tmp"
+    stale.write_text("{")
+    age(stale, 3600)
+    listing = await repository.list_summaries()
+    assert listing.summaries == ()
+    assert listing.skipped == ()
+    assert not stale.exists()
+
+
+def test_temp_file_names_match_the_sweep_pattern(tmp_path: Path) -> None:
+    """The sweep recognises exactly what a save creates, or it would sweep nothing."""
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(source: Any, target: Any) -> None:
+        seen.append(Path(source).name)
+        real_replace(source, target)
+
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "replace", spy)
+        repository._save(A, b"{}\n", True)
+    assert len(seen) == 1
+    assert TEMP_NAME.fullmatch(seen[0])

@@ -1,0 +1,174 @@
+"""Two `iot-support` replicas on one directory, and other programs editing it: never stale."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server_process import RunningServer, start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+MAC = "30-ae-a4-00-00-01"
+WRITERS = 50
+
+
+@pytest.fixture(scope="module")
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shared")
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, shared_dir: Path
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    first = start_server(tmp_path_factory.mktemp("a"), ESP32_CONFIGS_DIR=str(shared_dir))
+    try:
+        second = start_server(tmp_path_factory.mktemp("b"), ESP32_CONFIGS_DIR=str(shared_dir))
+    except BaseException:
+        stop_server(first)
+        raise
+    try:
+        yield first, second
+    finally:
+        stop_server(first)
+        stop_server(second)
+
+
+@pytest.fixture(autouse=True)
+def empty_shared_dir(shared_dir: Path) -> None:
+    for name in os.listdir(shared_dir):
+        os.unlink(shared_dir / name)
+
+
+def url(server: RunningServer, path: str) -> str:
+    return f"{server.base_url}{path}"
+
+
+def test_a_write_through_one_replica_is_read_through_the_other_at_once(
+    replicas: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = replicas
+    for version in range(20):
+        writer, reader = (first, second) if version % 2 else (second, first)
+        content = {"version": version}
+        assert httpx.put(url(writer, f"/api/configs/{MAC}"), json={"content": content}).is_success
+        assert httpx.get(url(reader, f"/api/configs/{MAC}.json")).json() == content
+        assert httpx.get(url(reader, f"/api/configs/{MAC}")).json()["content"] == content
+    assert httpx.delete(url(first, f"/api/configs/{MAC}")).status_code == 204
+    assert httpx.get(url(second, f"/api/configs/{MAC}")).status_code == 404
+
+
+def test_concurrent_saves_through_both_replicas_end_with_one_complete_body(
+    replicas: tuple[RunningServer, RunningServer], shared_dir: Path
+) -> None:
+    bodies = [{"writer": i, "payload": f"{i:03d}" * 20_000} for i in range(WRITERS)]
+
+    def save(i: int) -> int:
+        server = replicas[i % 2]
+        response = httpx.put(
+            url(server, f"/api/configs/{MAC}"), json={"content": bodies[i]}, timeout=60
+        )
+        return response.status_code
+
+    def read(i: int) -> object:
+        response = httpx.get(url(replicas[i % 2], f"/api/configs/{MAC}.json"), timeout=60)
+        return response.json() if response.status_code == 200 else response.status_code
+
+    with ThreadPoolExecutor(max_workers=WRITERS + 10) as pool:
+        saves = [pool.submit(save, i) for i in range(WRITERS)]
+        reads = [pool.submit(read, i) for i in range(40)]
+        statuses = [f.result() for f in saves]
+        seen = [f.result() for f in reads]
+
+    assert statuses == [200] * WRITERS
+    assert all(item == 404 or item in bodies for item in seen)
+    final = httpx.get(url(replicas[0], f"/api/configs/{MAC}.json")).json()
+    assert final in bodies
+    assert httpx.get(url(replicas[1], f"/api/configs/{MAC}.json")).json() == final
+    assert sorted(os.listdir(shared_dir)) == [f"{MAC}.json"]
+
+
+def test_concurrent_saves_and_deletes_through_both_replicas_never_fail(
+    replicas: tuple[RunningServer, RunningServer], shared_dir: Path
+) -> None:
+    def operate(i: int) -> int:
+        target = url(replicas[i % 2], f"/api/configs/{MAC}")
+        if i % 3 == 0:
+            return httpx.delete(target, timeout=60).status_code
+        return httpx.put(target, json={"content": {"writer": i}}, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        statuses = list(pool.map(operate, range(WRITERS)))
+
+    assert set(statuses) <= {200, 204, 404}
+    assert statuses.count(200) == len([i for i in range(WRITERS) if i % 3])
+    names = sorted(os.listdir(shared_dir))
+    assert names in ([], [f"{MAC}.json"])
+    if names:
+        final = httpx.get(url(replicas[1], f"/api/configs/{MAC}.json")).json()
+        assert final["writer"] % 3 != 0
+
+
+def test_files_changed_by_another_program_show_on_the_next_request(
+    replicas: tuple[RunningServer, RunningServer], shared_dir: Path
+) -> None:
+    path = shared_dir / f"{MAC}.json"
+    path.write_text('{"deviceName": "aaaa"}\n')
+    for server in replicas:
+        assert httpx.get(url(server, f"/api/configs/{MAC}")).json()["device_name"] == "aaaa"
+        listed = httpx.get(url(server, "/api/configs")).json()
+        assert [c["device_name"] for c in listed["configs"]] == ["aaaa"]
+
+    # Same size, same modification time to the nanosecond: only the bytes differ.
+    stamp = path.stat()
+    path.write_text('{"deviceName": "bbbb"}\n')
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert path.stat().st_size == stamp.st_size
+    for server in replicas:
+        assert httpx.get(url(server, f"/api/configs/{MAC}")).json()["device_name"] == "bbbb"
+        assert httpx.get(url(server, f"/api/configs/{MAC}.json")).content == path.read_bytes()
+        listed = httpx.get(url(server, "/api/configs")).json()
+        assert [c["device_name"] for c in listed["configs"]] == ["bbbb"]
+
+    path.unlink()
+    for server in replicas:
+        assert httpx.get(url(server, f"/api/configs/{MAC}")).status_code == 404
+        assert httpx.get(url(server, "/api/configs")).json()["count"] == 0
+
+
+def test_health_follows_the_directory_without_a_restart(
+    replicas: tuple[RunningServer, RunningServer], shared_dir: Path
+) -> None:
+    moved = shared_dir.with_name(shared_dir.name + "-away")
+    shared_dir.rename(moved)
+    try:
+        for server in replicas:
+            response = httpx.get(url(server, "/api/health"))
+            assert response.status_code == 503
+            assert response.json()["reason"] == "the configs directory does not exist"
+            assert httpx.get(url(server, "/api/configs")).status_code == 503
+    finally:
+        moved.rename(shared_dir)
+    for server in replicas:
+        assert httpx.get(url(server, "/api/health")).status_code == 200
+
+
+def test_a_file_in_place_of_the_directory_is_unhealthy(
+    replicas: tuple[RunningServer, RunningServer], shared_dir: Path
+) -> None:
+    moved = shared_dir.with_name(shared_dir.name + "-away")
+    shared_dir.rename(moved)
+    shared_dir.write_text("not a directory")
+    try:
+        response = httpx.get(url(replicas[0], "/api/health"))
+        assert response.status_code == 503
+        assert response.json()["reason"] == "the configs directory path is not a directory"
+    finally:
+        shared_dir.unlink()
+        moved.rename(shared_dir)

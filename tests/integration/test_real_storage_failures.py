@@ -1,0 +1,167 @@
+"""Storage failures under real conditions: a full filesystem, a read-only one, a locked directory.
+
+These need root (to mount a small tmpfs and to set the immutable flag). CI runs as root, so
+there they must run; run by hand without root, they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from domain.errors import StorageFailure, StorageUnavailable
+from domain.model import DeviceConfig, MacAddress
+from entrypoints.app import create_app
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
+
+A = MacAddress("aa-aa-aa-aa-aa-aa")
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run this test, but {reason}")
+    pytest.skip(reason)
+
+
+def run(*command: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        unavailable(f"`{' '.join(command)}` failed: {result.stderr.strip()}")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        unavailable("mounting a tmpfs needs root")
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    run("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(mount_point))
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(directory: Path) -> None:
+    """Write zeros until the filesystem is full (any error but ENOSPC propagates)."""
+    with (directory / "filler.bin").open("wb", buffering=0) as filler:
+        while True:
+            try:
+                filler.write(b"\0" * 4096)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return
+
+
+def visible_and_hidden(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+async def test_full_filesystem_is_disk_full_and_keeps_the_previous_file(
+    small_tmpfs: Path,
+) -> None:
+    repository = FilesystemDeviceConfigRepository(small_tmpfs)
+    await repository.save(DeviceConfig(A, {"version": 1}), overwrite=True)
+    before = (small_tmpfs / f"{A}.json").read_bytes()
+    fill(small_tmpfs)
+
+    with pytest.raises(StorageUnavailable) as caught:
+        await repository.save(DeviceConfig(A, {"version": 2, "pad": "x" * 65536}), overwrite=True)
+
+    assert caught.value.failure is StorageFailure.DISK_FULL
+    assert (small_tmpfs / f"{A}.json").read_bytes() == before
+    assert visible_and_hidden(small_tmpfs) == ["aa-aa-aa-aa-aa-aa.json", "filler.bin"]
+
+
+async def test_full_filesystem_answers_503_saying_so(small_tmpfs: Path) -> None:
+    configs = small_tmpfs / "configs"
+    configs.mkdir()
+    fill(small_tmpfs)
+    app = create_app(bootstrap(Settings(configs_dir=configs)))
+    response = await app.test_client().put(f"/api/configs/{A}", json={"content": {"x": "y" * 9000}})
+    assert response.status_code == 503
+    body = await response.get_json()
+    assert body["code"] == "STORAGE_UNAVAILABLE"
+    assert "full" in body["error"]
+    assert os.listdir(configs) == []
+
+
+async def test_read_only_filesystem_refuses_writes_and_still_serves_reads(
+    small_tmpfs: Path,
+) -> None:
+    repository = FilesystemDeviceConfigRepository(small_tmpfs)
+    await repository.save(DeviceConfig(A, {"version": 1}), overwrite=True)
+    before = (small_tmpfs / f"{A}.json").read_bytes()
+    run("mount", "-o", "remount,ro", str(small_tmpfs))
+
+    for write in (
+        repository.save(DeviceConfig(A, {"version": 2}), overwrite=True),
+        repository.delete(A),
+    ):
+        with pytest.raises(StorageUnavailable) as caught:
+            await write
+        assert caught.value.failure is StorageFailure.READ_ONLY
+
+    assert (await repository.get(A)).content == {"version": 1}
+    assert (small_tmpfs / f"{A}.json").read_bytes() == before
+    app = create_app(bootstrap(Settings(configs_dir=small_tmpfs)))
+    response = await app.test_client().delete(f"/api/configs/{A}")
+    assert response.status_code == 503
+    assert "read-only" in (await response.get_json())["error"]
+
+
+@pytest.fixture
+def locked_directory(tmp_path: Path) -> Iterator[Path]:
+    """A directory nobody, root included, may change: the immutable attribute."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        unavailable("setting the immutable attribute needs root and chattr")
+    directory = tmp_path / "locked"
+    directory.mkdir()
+    (directory / f"{A}.json").write_text('{"version": 1}\n')
+    run("chattr", "+i", str(directory))
+    try:
+        yield directory
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=False)
+
+
+async def test_permission_denied_refuses_writes_and_keeps_the_file(
+    locked_directory: Path,
+) -> None:
+    repository = FilesystemDeviceConfigRepository(locked_directory)
+    for write in (
+        repository.save(DeviceConfig(A, {"version": 2}), overwrite=True),
+        repository.delete(A),
+    ):
+        with pytest.raises(StorageUnavailable) as caught:
+            await write
+        assert caught.value.failure is StorageFailure.PERMISSION_DENIED
+    assert (locked_directory / f"{A}.json").read_text() == '{"version": 1}\n'
+    app = create_app(bootstrap(Settings(configs_dir=locked_directory)))
+    response = await app.test_client().put(f"/api/configs/{A}", json={"content": {}})
+    assert response.status_code == 503
+    assert "permission denied" in (await response.get_json())["error"]
+
+
+async def test_replaced_directory_is_used_from_the_next_request(tmp_path: Path) -> None:
+    directory = tmp_path / "configs"
+    directory.mkdir()
+    repository = FilesystemDeviceConfigRepository(directory)
+    await repository.save(DeviceConfig(A, {"old": True}), overwrite=True)
+
+    directory.rename(tmp_path / "configs.old")
+    directory.mkdir()
+    assert (await repository.list_summaries()).summaries == ()
+    await repository.save(DeviceConfig(A, {"new": True}), overwrite=True)
+
+    assert (directory / f"{A}.json").exists()
+    assert (tmp_path / "configs.old" / f"{A}.json").read_text() == '{\n  "old": true\n}\n'
