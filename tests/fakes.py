@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from adapters.filesystem_repository import encode_content
 from domain.errors import (
@@ -11,7 +12,15 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
-from domain.model import ConfigDocument, ConfigListing, DeviceConfig, MacAddress
+from domain.model import (
+    ANY_STATE,
+    ConfigDocument,
+    ConfigListing,
+    DeviceConfig,
+    MacAddress,
+    StoredConfig,
+    WriteCondition,
+)
 from domain.ports import DeviceConfigRepository
 
 
@@ -19,18 +28,29 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
     """A dict behind the repository port. Set `failure` to make every call fail like storage."""
 
     def __init__(self, *configs: DeviceConfig) -> None:
-        self.configs: dict[MacAddress, DeviceConfig] = {c.mac_address: c for c in configs}
+        self.configs: dict[MacAddress, StoredConfig] = {
+            c.mac_address: self._stored(c) for c in configs
+        }
         self.failure: StorageFailure | None = None
+
+    @staticmethod
+    def _stored(config: DeviceConfig) -> StoredConfig:
+        document = ConfigDocument(config.mac_address, encode_content(config.content), time.time())
+        return StoredConfig(config, document)
 
     def _available(self) -> None:
         if self.failure is not None:
             raise StorageUnavailable(self.failure)
 
+    def _document(self, mac_address: MacAddress) -> ConfigDocument | None:
+        stored = self.configs.get(mac_address)
+        return None if stored is None else stored.document
+
     async def list_summaries(self) -> ConfigListing:
         self._available()
-        return ConfigListing(tuple(c.summary() for _, c in sorted(self.configs.items())))
+        return ConfigListing(tuple(s.config.summary() for _, s in sorted(self.configs.items())))
 
-    async def get(self, mac_address: MacAddress) -> DeviceConfig:
+    async def get(self, mac_address: MacAddress) -> StoredConfig:
         self._available()
         try:
             return self.configs[mac_address]
@@ -38,17 +58,39 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
             raise DeviceConfigNotFound(str(mac_address)) from None
 
     async def get_document(self, mac_address: MacAddress) -> ConfigDocument:
-        config = await self.get(mac_address)
-        return ConfigDocument(mac_address, encode_content(config.content), time.time())
+        return (await self.get(mac_address)).document
 
-    async def save(self, config: DeviceConfig, *, overwrite: bool) -> None:
+    async def save(
+        self,
+        config: DeviceConfig,
+        *,
+        overwrite: bool = True,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
         self._available()
+        condition.check(config.mac_address, self._document(config.mac_address))
         if not overwrite and config.mac_address in self.configs:
             raise DeviceConfigExists(str(config.mac_address))
-        self.configs[config.mac_address] = config
+        stored = self.configs[config.mac_address] = self._stored(config)
+        return stored
 
-    async def delete(self, mac_address: MacAddress) -> None:
+    async def update(
+        self,
+        mac_address: MacAddress,
+        change: Callable[[DeviceConfig], DeviceConfig],
+        *,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
+        current = await self.get(mac_address)
+        condition.check(mac_address, current.document)
+        stored = self.configs[mac_address] = self._stored(change(current.config))
+        return stored
+
+    async def delete(
+        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+    ) -> None:
         self._available()
+        condition.check(mac_address, self._document(mac_address))
         if self.configs.pop(mac_address, None) is None:
             raise DeviceConfigNotFound(str(mac_address))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -11,6 +12,8 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import msgspec
@@ -25,6 +28,7 @@ from domain.errors import (
     StorageUnavailable,
 )
 from domain.model import (
+    ANY_STATE,
     ConfigDocument,
     ConfigListing,
     DeviceConfig,
@@ -32,6 +36,8 @@ from domain.model import (
     JsonObject,
     MacAddress,
     SkippedFile,
+    StoredConfig,
+    WriteCondition,
 )
 from domain.ports import DeviceConfigRepository
 
@@ -42,6 +48,8 @@ TEMP_SUFFIX = ".tmp"
 # What mkstemp makes of prefix ".<mac>.json." and TEMP_SUFFIX.
 TEMP_NAME = re.compile(r"\.[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.json\.[A-Za-z0-9_]+\.tmp")
 DEFAULT_STALE_TEMP_SECONDS = 15 * 60
+# Hidden, so listings ignore it; in the configs directory, so all replicas lock the same files.
+LOCK_DIRECTORY = ".locks"
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 # Written files are for devices and other tools to read; mkstemp's 0600 would hide them.
 FILE_MODE = 0o644
@@ -147,18 +155,38 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     async def list_summaries(self) -> ConfigListing:
         return await asyncio.to_thread(self._list)
 
-    async def get(self, mac_address: MacAddress) -> DeviceConfig:
+    async def get(self, mac_address: MacAddress) -> StoredConfig:
         return await asyncio.to_thread(self._get, mac_address)
 
     async def get_document(self, mac_address: MacAddress) -> ConfigDocument:
         return await asyncio.to_thread(self._get_document, mac_address)
 
-    async def save(self, config: DeviceConfig, *, overwrite: bool) -> None:
+    async def save(
+        self,
+        config: DeviceConfig,
+        *,
+        overwrite: bool = True,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
         body = encode_content(config.content)
-        await asyncio.to_thread(self._save, config.mac_address, body, overwrite)
+        document = await asyncio.to_thread(
+            self._save, config.mac_address, body, overwrite, condition
+        )
+        return StoredConfig(config, document)
 
-    async def delete(self, mac_address: MacAddress) -> None:
-        await asyncio.to_thread(self._delete, mac_address)
+    async def update(
+        self,
+        mac_address: MacAddress,
+        change: Callable[[DeviceConfig], DeviceConfig],
+        *,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
+        return await asyncio.to_thread(self._update, mac_address, change, condition)
+
+    async def delete(
+        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+    ) -> None:
+        await asyncio.to_thread(self._delete, mac_address, condition)
 
     async def count(self) -> int:
         return await asyncio.to_thread(self._count)
@@ -171,8 +199,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     def _path(self, mac_address: MacAddress) -> Path:
         return self._directory / f"{mac_address}.json"
 
-    def _get(self, mac_address: MacAddress) -> DeviceConfig:
-        return DeviceConfig(mac_address, self._load(mac_address)[1])
+    def _get(self, mac_address: MacAddress) -> StoredConfig:
+        document, content = self._load(mac_address)
+        return StoredConfig(DeviceConfig(mac_address, content), document)
 
     def _get_document(self, mac_address: MacAddress) -> ConfigDocument:
         document, _ = self._load(mac_address)
@@ -232,7 +261,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
                 )
                 continue
             try:
-                config = self._get(MacAddress(match["mac"]))
+                config = self._get(MacAddress(match["mac"])).config
             except CorruptDeviceConfig as exc:
                 skipped.append(SkippedFile(name, exc.problem, exc.reason))
             except DeviceConfigNotFound:
@@ -315,7 +344,60 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         except OSError as exc:
             raise _storage_unavailable(exc, f"checking {self._directory}") from exc
 
-    def _save(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> None:
+    def _save(
+        self, mac_address: MacAddress, body: bytes, overwrite: bool, condition: WriteCondition
+    ) -> ConfigDocument:
+        with self._locked(mac_address):
+            if condition != ANY_STATE:
+                condition.check(mac_address, self._current(mac_address))
+            return self._write(mac_address, body, overwrite)
+
+    def _update(
+        self,
+        mac_address: MacAddress,
+        change: Callable[[DeviceConfig], DeviceConfig],
+        condition: WriteCondition,
+    ) -> StoredConfig:
+        with self._locked(mac_address):
+            document, content = self._load(mac_address)
+            condition.check(mac_address, document)
+            config = change(DeviceConfig(mac_address, content))
+            body = encode_content(config.content)
+            return StoredConfig(config, self._write(mac_address, body, overwrite=True))
+
+    def _current(self, mac_address: MacAddress) -> ConfigDocument | None:
+        """The stored bytes for a condition to judge (unparsed: a corrupt file still has a
+        revision), or None when there is no config."""
+        try:
+            body, modified_at = self._read(mac_address)
+        except DeviceConfigNotFound:
+            return None
+        return ConfigDocument(mac_address, body, modified_at)
+
+    @contextmanager
+    def _locked(self, mac_address: MacAddress) -> Iterator[None]:
+        """Hold the config's write lock: an advisory `flock` on a lock file in the shared
+        directory, so writers in other threads, processes and replicas (CephFS supports
+        these locks across clients) wait their turn. Readers never take it."""
+        path = self._directory / LOCK_DIRECTORY / f"{mac_address}.lock"
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
+            try:
+                fd = os.open(path, flags, FILE_MODE)
+            except FileNotFoundError:
+                self._check()  # The configs directory itself may be gone: say so.
+                with suppress(FileExistsError):
+                    os.mkdir(path.parent, 0o755)
+                fd = os.open(path, flags, FILE_MODE)
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # Closing the descriptor releases the lock, as does a crash.
+
+    def _write(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> ConfigDocument:
         target = self._path(mac_address)
         try:
             fd, temp_name = tempfile.mkstemp(
@@ -332,6 +414,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
                     stream.flush()
                     os.fchmod(stream.fileno(), FILE_MODE)
                     os.fsync(stream.fileno())
+                    modified_at = os.fstat(stream.fileno()).st_mtime
                 if overwrite:
                     self._replace(temp_name, target, mac_address)
                 else:
@@ -344,6 +427,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         finally:
             self._remove_quietly(temp_name)
         self._sync_directory()
+        return ConfigDocument(mac_address, body, modified_at)
 
     def _replace(self, temp_name: str, target: Path, mac_address: MacAddress) -> None:
         try:
@@ -354,7 +438,13 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             self._remove_empty_directory(target, mac_address)
             os.replace(temp_name, target)
 
-    def _delete(self, mac_address: MacAddress) -> None:
+    def _delete(self, mac_address: MacAddress, condition: WriteCondition) -> None:
+        with self._locked(mac_address):
+            if condition != ANY_STATE:
+                condition.check(mac_address, self._current(mac_address))
+            self._unlink(mac_address)
+
+    def _unlink(self, mac_address: MacAddress) -> None:
         target = self._path(mac_address)
         try:
             os.unlink(target)

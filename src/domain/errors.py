@@ -39,6 +39,18 @@ class DeviceConfigExists(DomainError):
         self.mac_address = mac_address
 
 
+class PreconditionFailed(DomainError):
+    """A conditional write found the stored config in another state than the caller expected."""
+
+    def __init__(self, mac_address: str, reason: str) -> None:
+        super().__init__(
+            f"The condition on the config for device {mac_address} does not hold ({reason}); "
+            "nothing was written. Fetch it again and retry with its current ETag."
+        )
+        self.mac_address = mac_address
+        self.reason = reason
+
+
 class FileProblem(enum.Enum):
     """Why a stored entry is not a usable config. The value is a stable label for metrics."""
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 import attrs
 
-from domain.errors import FileProblem, InvalidDeviceConfig, InvalidMacAddress, StorageUnavailable
+from domain.errors import (
+    FileProblem,
+    InvalidDeviceConfig,
+    InvalidMacAddress,
+    PreconditionFailed,
+    StorageUnavailable,
+)
 
 JsonObject = dict[str, Any]
 
@@ -100,6 +107,52 @@ class ConfigDocument:
     mac_address: MacAddress
     body: bytes
     modified_at: float
+
+    @property
+    def revision(self) -> str:
+        """Names these exact bytes: equal on every replica and after a restart, and different
+        for any other content. 128 bits of SHA-256 are plenty to tell versions apart."""
+        return hashlib.sha256(self.body).hexdigest()[:32]
+
+
+@attrs.frozen
+class StoredConfig:
+    """A config as read back from storage: its content and the document it came from."""
+
+    config: DeviceConfig
+    document: ConfigDocument
+
+
+@attrs.frozen
+class WriteCondition:
+    """What must hold of the stored config for a write to go ahead (checked with the write).
+
+    `must_exist` / `must_not_exist`: there must be a config / there must be none.
+    `revision_in`: the stored revision must be one of these (so a config must exist).
+    `revision_not_in`: the stored revision, if any, must be none of these.
+    """
+
+    must_exist: bool = False
+    must_not_exist: bool = False
+    revision_in: frozenset[str] | None = None
+    revision_not_in: frozenset[str] = frozenset()
+
+    def check(self, mac_address: MacAddress, current: ConfigDocument | None) -> None:
+        """Raise `PreconditionFailed` unless the condition holds for `current` (None: absent)."""
+        if current is None:
+            if self.must_exist or self.revision_in is not None:
+                raise PreconditionFailed(str(mac_address), "no config is stored")
+            return
+        if self.must_not_exist:
+            raise PreconditionFailed(str(mac_address), "a config is already stored")
+        revision = current.revision
+        if self.revision_in is not None and revision not in self.revision_in:
+            raise PreconditionFailed(str(mac_address), "the stored config has changed")
+        if revision in self.revision_not_in:
+            raise PreconditionFailed(str(mac_address), "the stored config is one of those excluded")
+
+
+ANY_STATE = WriteCondition()
 
 
 @attrs.frozen

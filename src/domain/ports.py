@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from domain.model import ConfigDocument, ConfigListing, DeviceConfig, MacAddress
+from domain.model import (
+    ANY_STATE,
+    ConfigDocument,
+    ConfigListing,
+    DeviceConfig,
+    MacAddress,
+    StoredConfig,
+    WriteCondition,
+)
 
 
 class DeviceConfigRepository(Protocol):
@@ -18,8 +27,8 @@ class DeviceConfigRepository(Protocol):
         """
         ...
 
-    async def get(self, mac_address: MacAddress) -> DeviceConfig:
-        """Return the stored config.
+    async def get(self, mac_address: MacAddress) -> StoredConfig:
+        """Return the stored config with the document it was read from.
 
         Raises `DeviceConfigNotFound` when there is none, `CorruptDeviceConfig` when the stored
         file is not a JSON object.
@@ -33,16 +42,44 @@ class DeviceConfigRepository(Protocol):
         """
         ...
 
-    async def save(self, config: DeviceConfig, *, overwrite: bool) -> None:
+    async def save(
+        self,
+        config: DeviceConfig,
+        *,
+        overwrite: bool = True,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
         """Store the config atomically: readers see the old version or the new one, never a mix.
 
-        With `overwrite=False` the check and the create are one atomic step: raises
-        `DeviceConfigExists`, and changes nothing, when a config is already stored.
+        The condition is checked and the config written as one step, atomic with respect to every
+        other write by any process sharing the storage: raises `PreconditionFailed` when it does
+        not hold. With `overwrite=False`, raises `DeviceConfigExists` when a config is stored.
+        Either way nothing is changed. Returns what was stored.
         """
         ...
 
-    async def delete(self, mac_address: MacAddress) -> None:
-        """Remove the config. Raises `DeviceConfigNotFound` when there is none."""
+    async def update(
+        self,
+        mac_address: MacAddress,
+        change: Callable[[DeviceConfig], DeviceConfig],
+        *,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
+        """Read the stored config, apply `change` and store the result, as one atomic step.
+
+        Raises `DeviceConfigNotFound`, `CorruptDeviceConfig` or `PreconditionFailed` (nothing
+        written), or whatever `change` raises. Returns what was stored.
+        """
+        ...
+
+    async def delete(
+        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+    ) -> None:
+        """Remove the config, atomically with checking the condition.
+
+        Raises `DeviceConfigNotFound` when there is none, `PreconditionFailed` when the
+        condition does not hold.
+        """
         ...
 
     async def count(self) -> int:

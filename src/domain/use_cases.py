@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain.errors import StorageUnavailable
-from domain.model import ConfigDocument, ConfigListing, DeviceConfig, MacAddress, StorageStatus
+from domain.merge_patch import apply_merge_patch
+from domain.model import (
+    ANY_STATE,
+    ConfigDocument,
+    ConfigListing,
+    DeviceConfig,
+    MacAddress,
+    StorageStatus,
+    StoredConfig,
+    WriteCondition,
+)
 from domain.ports import DeviceConfigRepository
 
 
@@ -20,7 +32,7 @@ class ListDeviceConfigs(_RepositoryUseCase):
 
 
 class GetDeviceConfig(_RepositoryUseCase):
-    async def execute(self, mac_address: MacAddress) -> DeviceConfig:
+    async def execute(self, mac_address: MacAddress) -> StoredConfig:
         return await self._repository.get(mac_address)
 
 
@@ -34,14 +46,37 @@ class GetConfigDocument(_RepositoryUseCase):
 class SaveDeviceConfig(_RepositoryUseCase):
     """Create or replace a config; with `allow_overwrite=False`, create only."""
 
-    async def execute(self, config: DeviceConfig, *, allow_overwrite: bool = True) -> DeviceConfig:
-        await self._repository.save(config, overwrite=allow_overwrite)
-        return config
+    async def execute(
+        self,
+        config: DeviceConfig,
+        *,
+        allow_overwrite: bool = True,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
+        return await self._repository.save(config, overwrite=allow_overwrite, condition=condition)
+
+
+class PatchDeviceConfig(_RepositoryUseCase):
+    """Change part of a stored config with a JSON Merge Patch (RFC 7396).
+
+    The result must still be a JSON object (`InvalidDeviceConfig` otherwise); the read, the merge
+    and the write are one atomic step, so concurrent patches never lose each other's changes.
+    """
+
+    async def execute(
+        self, mac_address: MacAddress, patch: Any, *, condition: WriteCondition = ANY_STATE
+    ) -> StoredConfig:
+        def merge(current: DeviceConfig) -> DeviceConfig:
+            return DeviceConfig(mac_address, apply_merge_patch(current.content, patch))
+
+        return await self._repository.update(mac_address, merge, condition=condition)
 
 
 class DeleteDeviceConfig(_RepositoryUseCase):
-    async def execute(self, mac_address: MacAddress) -> None:
-        await self._repository.delete(mac_address)
+    async def execute(
+        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+    ) -> None:
+        await self._repository.delete(mac_address, condition=condition)
 
 
 class CountDeviceConfigs(_RepositoryUseCase):

@@ -10,6 +10,7 @@ from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
 from entrypoints import metrics, routes
+from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
 from entrypoints.dependencies import attach_container
 from entrypoints.errors import register_error_handlers
@@ -57,7 +58,14 @@ def create_app(container: punq.Container) -> Quart:
         app,
         allow_origin=list(settings.cors_origins),
         allow_methods=["GET", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Content-Type", "X-Request-ID", "X-Correlation-ID"],
-        expose_headers=[REQUEST_ID_HEADER],
+        allow_headers=[
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "If-Modified-Since",
+            "X-Request-ID",
+            "X-Correlation-ID",
+        ],
+        expose_headers=[REQUEST_ID_HEADER, *VALIDATOR_HEADERS],
     )
     return app

@@ -13,6 +13,7 @@ from domain.use_cases import (
     GetConfigDocument,
     GetDeviceConfig,
     ListDeviceConfigs,
+    PatchDeviceConfig,
     SaveDeviceConfig,
 )
 from entrypoints.metrics import Metrics
@@ -25,6 +26,7 @@ USE_CASES = (
     GetConfigDocument,
     GetDeviceConfig,
     ListDeviceConfigs,
+    PatchDeviceConfig,
     SaveDeviceConfig,
 )
 

@@ -15,6 +15,7 @@ from domain.errors import (
     DomainError,
     InvalidDeviceConfig,
     InvalidMacAddress,
+    PreconditionFailed,
     StorageUnavailable,
 )
 from entrypoints.correlation import correlation_id
@@ -38,6 +39,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     RequestValidationFailed: (400, "VALIDATION_FAILED"),
     DeviceConfigNotFound: (404, "RECORD_NOT_FOUND"),
     DeviceConfigExists: (409, "RECORD_EXISTS"),
+    PreconditionFailed: (412, "PRECONDITION_FAILED"),
     CorruptDeviceConfig: (500, "CONFIG_CORRUPT"),
     StorageUnavailable: (503, "STORAGE_UNAVAILABLE"),
     DomainError: (500, "INTERNAL_ERROR"),

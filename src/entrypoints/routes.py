@@ -5,26 +5,31 @@ from __future__ import annotations
 from quart import Blueprint, Response
 from quart_schema import document_request, document_response, validate_response
 
-from domain.model import DeviceConfig, MacAddress
+from domain.model import DeviceConfig, MacAddress, StoredConfig
 from domain.use_cases import (
     CheckStorage,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetDeviceConfig,
     ListDeviceConfigs,
+    PatchDeviceConfig,
     SaveDeviceConfig,
 )
+from entrypoints.conditional import is_not_modified, not_modified, validators, write_condition
 from entrypoints.dependencies import resolve
 from entrypoints.errors import error_response
 from entrypoints.metrics import Metrics
 from entrypoints.schemas import (
+    MERGE_PATCH_MEDIA_TYPE,
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
     DeviceConfigOut,
+    DeviceConfigPatchIn,
     ErrorOut,
     HealthOut,
     UnhealthyOut,
+    read_json,
     read_json_body,
 )
 
@@ -51,19 +56,30 @@ async def list_configs() -> DeviceConfigListOut:
     return DeviceConfigListOut.from_domain(listing)
 
 
+ConfigAnswer = tuple[DeviceConfigOut, int, dict[str, str]]
+
+
+def config_answer(stored: StoredConfig) -> ConfigAnswer:
+    return DeviceConfigOut.from_domain(stored), 200, validators(stored.document)
+
+
 @blueprint.get(CONFIG_ROUTE)
 @validate_response(DeviceConfigOut)
 @document_response(ErrorOut, 400)
 @document_response(ErrorOut, 404)
-async def get_config(mac_address: str) -> DeviceConfigOut:
+async def get_config(mac_address: str) -> ConfigAnswer | Response:
     """Get one device config with its summary fields.
 
     The MAC address may be written `aa-bb-cc-dd-ee-ff` or `AA:BB:CC:DD:EE:FF`; the answer always
-    carries the canonical lower-case, dash-separated form.
+    carries the canonical lower-case, dash-separated form. The `ETag` names the stored version:
+    send it back in `If-None-Match` to get `304 Not Modified` while it is unchanged, or in
+    `If-Match` on a write so that it only applies to that version.
     """
     with resolve(Metrics).operation("get"):
-        config = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address))
-    return DeviceConfigOut.from_domain(config)
+        stored = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address))
+    if is_not_modified(stored.document):
+        return not_modified(stored.document)
+    return config_answer(stored)
 
 
 @blueprint.get(CONFIG_ROUTE + ".json")
@@ -73,14 +89,18 @@ async def get_config(mac_address: str) -> DeviceConfigOut:
 async def get_config_file(mac_address: str) -> Response:
     """Download a device's config file (what devices fetch).
 
-    Answers the stored JSON object itself, unwrapped, exactly as stored.
+    Answers the stored JSON object itself, unwrapped, exactly as stored. A device that polls
+    should send the `ETag` it last got in `If-None-Match`: while nothing changed the answer is
+    `304 Not Modified` with no body.
     """
     with resolve(Metrics).operation("download"):
         document = await resolve(GetConfigDocument).execute(MacAddress.parse(mac_address))
+    if is_not_modified(document):
+        return not_modified(document)
     return Response(
         document.body,
         content_type="application/json",
-        headers={"Cache-Control": "no-cache"},
+        headers={**validators(document), "Cache-Control": "no-cache"},
     )
 
 
@@ -89,30 +109,64 @@ async def get_config_file(mac_address: str) -> Response:
 @validate_response(DeviceConfigOut)
 @document_response(ErrorOut, 400)
 @document_response(ErrorOut, 409)
+@document_response(ErrorOut, 412)
 @document_response(ErrorOut, 413)
 @document_response(ErrorOut, 415)
-async def put_config(mac_address: str) -> DeviceConfigOut:
+async def put_config(mac_address: str) -> ConfigAnswer:
     """Create or replace a device config.
 
     `content` is stored as given (key order kept). With `"allow_overwrite": false` an existing
-    config is left untouched and the answer is `409 RECORD_EXISTS`.
+    config is left untouched and the answer is `409 RECORD_EXISTS`. `If-Match: "<etag>"` replaces
+    only that version and `If-None-Match: *` only creates; otherwise the answer is
+    `412 PRECONDITION_FAILED` and nothing is written.
     """
     with resolve(Metrics).operation("save"):
         mac = MacAddress.parse(mac_address)
         body = await read_json_body(DeviceConfigIn)
-        config = await resolve(SaveDeviceConfig).execute(
-            DeviceConfig(mac, body.content), allow_overwrite=body.allow_overwrite
+        stored = await resolve(SaveDeviceConfig).execute(
+            DeviceConfig(mac, body.content),
+            allow_overwrite=body.allow_overwrite,
+            condition=write_condition(),
         )
-    return DeviceConfigOut.from_domain(config)
+    return config_answer(stored)
+
+
+@blueprint.patch(CONFIG_ROUTE)
+@document_request(DeviceConfigPatchIn)
+@validate_response(DeviceConfigOut)
+@document_response(ErrorOut, 400)
+@document_response(ErrorOut, 404)
+@document_response(ErrorOut, 412)
+@document_response(ErrorOut, 413)
+@document_response(ErrorOut, 415)
+async def patch_config(mac_address: str) -> ConfigAnswer:
+    """Change part of a device config with a JSON Merge Patch (RFC 7396).
+
+    Send `Content-Type: application/merge-patch+json`. Members of the patch replace those of the
+    stored object, nested objects merge, and `null` deletes a key; the result must still be a JSON
+    object. Answers like `PUT`; `If-Match` applies here too.
+    """
+    with resolve(Metrics).operation("patch"):
+        mac = MacAddress.parse(mac_address)
+        patch = await read_json(
+            MERGE_PATCH_MEDIA_TYPE,
+            "a JSON Merge Patch (application/merge-patch+json)",
+            required=True,
+        )
+        stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
+    return config_answer(stored)
 
 
 @blueprint.delete(CONFIG_ROUTE)
 @document_response(ErrorOut, 400)
 @document_response(ErrorOut, 404)
+@document_response(ErrorOut, 412)
 async def delete_config(mac_address: str) -> Response:
-    """Delete a device config. Answers `204` with no body."""
+    """Delete a device config. Answers `204` with no body; `If-Match` applies."""
     with resolve(Metrics).operation("delete"):
-        await resolve(DeleteDeviceConfig).execute(MacAddress.parse(mac_address))
+        await resolve(DeleteDeviceConfig).execute(
+            MacAddress.parse(mac_address), condition=write_condition()
+        )
     return Response(status=204)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, TypedDict, TypeVar
 
@@ -11,7 +12,7 @@ from attrs import AttrsInstance
 from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from domain.model import ConfigListing, DeviceConfig, DeviceConfigSummary
+from domain.model import ConfigListing, DeviceConfigSummary, StoredConfig
 from entrypoints.errors import RequestValidationFailed
 
 T = TypeVar("T", bound=AttrsInstance)
@@ -26,6 +27,10 @@ class DeviceConfigIn:
 
     content: dict[str, Any]
     allow_overwrite: bool = True
+
+
+class DeviceConfigPatchIn(TypedDict):
+    """A JSON Merge Patch (RFC 7396): members replace, nested objects merge, null deletes."""
 
 
 @attrs.frozen(slots=False)
@@ -54,7 +59,8 @@ class DeviceConfigOut:
     content: dict[str, Any]
 
     @classmethod
-    def from_domain(cls, config: DeviceConfig) -> DeviceConfigOut:
+    def from_domain(cls, stored: StoredConfig) -> DeviceConfigOut:
+        config = stored.config
         summary = config.summary()
         return cls(
             mac_address=str(config.mac_address),
@@ -107,9 +113,52 @@ class ErrorOut:
     correlationId: str  # noqa: N815 - the contract's spelling
 
 
-_JSON_MEDIA_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json")
+JSON_MEDIA_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json")
+MERGE_PATCH_MEDIA_TYPE = re.compile(r"application/merge-patch\+json")
 _AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<field>[^`]*)`$")
 _MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
+
+
+async def read_json(media_type: re.Pattern[str], expected: str, *, required: bool) -> Any:
+    """Decode the request body as JSON, strictly.
+
+    The Content-Type must match `media_type` (415 otherwise); without one, the body is taken as
+    JSON unless `required`. Refused with 400: invalid UTF-8 or JSON, `NaN`/`Infinity`, numbers out
+    of range, lone surrogates, nesting too deep to handle, and duplicate keys (RFC 8259 leaves
+    their meaning open, and silently keeping one of two values could lose an admin's edit).
+    """
+    mimetype = request.mimetype
+    if (mimetype or required) and media_type.fullmatch(mimetype) is None:
+        shown = mimetype or "no Content-Type"
+        raise UnsupportedMediaType(f"The request body must be sent as {expected}, not {shown}.")
+    body = await request.get_data(as_text=False)
+    try:
+        data = msgspec.json.decode(body)
+        json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
+    except UnicodeDecodeError:
+        raise _invalid("body", "The request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise _invalid("body", "The request body is nested too deeply.") from None
+    except _DuplicateKey as duplicate:
+        raise _invalid("body", f"The key {duplicate.key!r} appears twice in one object.") from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _invalid("body", f"The request body is not valid JSON: {exc}.") from None
+    return data
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 async def read_json_body(schema: type[T]) -> T:
@@ -120,20 +169,7 @@ async def read_json_body(schema: type[T]) -> T:
     msgspec in strict mode. Unknown fields are refused too: a misspelt `allow_overwrite` must
     not silently overwrite a config.
     """
-    mimetype = request.mimetype
-    if mimetype and _JSON_MEDIA_TYPE.fullmatch(mimetype) is None:
-        raise UnsupportedMediaType(
-            f"The request body must be JSON (Content-Type: application/json), not {mimetype}."
-        )
-    body = await request.get_data(as_text=False)
-    try:
-        data = msgspec.json.decode(body)
-    except UnicodeDecodeError:
-        raise _invalid("body", "The request body is not valid UTF-8.") from None
-    except RecursionError:
-        raise _invalid("body", "The request body is nested too deeply.") from None
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise _invalid("body", f"The request body is not valid JSON: {exc}.") from None
+    data = await read_json(JSON_MEDIA_TYPE, "JSON (Content-Type: application/json)", required=False)
     if not isinstance(data, dict):
         raise _invalid("body", "The request body must be a JSON object.")
     known = {field.name for field in attrs.fields(schema)}

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.files import entries
 from tests.server_process import RunningServer, start_server, stop_server
+from tests.storage_worker import spawn
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +44,7 @@ def replicas(
 
 @pytest.fixture(autouse=True)
 def empty_shared_dir(shared_dir: Path) -> None:
-    for name in os.listdir(shared_dir):
+    for name in entries(shared_dir):
         os.unlink(shared_dir / name)
 
 
@@ -91,7 +93,7 @@ def test_concurrent_saves_through_both_replicas_end_with_one_complete_body(
     final = httpx.get(url(replicas[0], f"/api/configs/{MAC}.json")).json()
     assert final in bodies
     assert httpx.get(url(replicas[1], f"/api/configs/{MAC}.json")).json() == final
-    assert sorted(os.listdir(shared_dir)) == [f"{MAC}.json"]
+    assert entries(shared_dir) == [f"{MAC}.json"]
 
 
 def test_concurrent_saves_and_deletes_through_both_replicas_never_fail(
@@ -108,7 +110,7 @@ def test_concurrent_saves_and_deletes_through_both_replicas_never_fail(
 
     assert set(statuses) <= {200, 204, 404}
     assert statuses.count(200) == len([i for i in range(WRITERS) if i % 3])
-    names = sorted(os.listdir(shared_dir))
+    names = entries(shared_dir)
     assert names in ([], [f"{MAC}.json"])
     if names:
         final = httpx.get(url(replicas[1], f"/api/configs/{MAC}.json")).json()
@@ -172,3 +174,20 @@ def test_a_file_in_place_of_the_directory_is_unhealthy(
     finally:
         shared_dir.unlink()
         moved.rename(shared_dir)
+
+
+def test_conditional_writes_through_both_replicas_lose_no_update(
+    replicas: tuple[RunningServer, RunningServer],
+) -> None:
+    """Client processes each GET the config from one replica and PUT it back with If-Match
+    through the other: the final counter equals the number of writes that succeeded."""
+    first, second = replicas
+    assert httpx.put(url(first, f"/api/configs/{MAC}"), json={"content": {"counter": 0}}).is_success
+    bases = f"{first.base_url},{second.base_url}"
+    clients = [spawn("increment-http", bases, MAC, "15") for _ in range(6)]
+    results = [client.communicate(timeout=300) for client in clients]
+    assert [client.returncode for client in clients] == [0] * 6, [err for _, err in results]
+    succeeded = sum(int(out.split()[0]) for out, _ in results)
+    assert succeeded == 90
+    for server in replicas:
+        assert httpx.get(url(server, f"/api/configs/{MAC}.json")).json()["counter"] == succeeded

@@ -10,6 +10,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from tests.conftest import MAC, OTHER_MAC
+from tests.files import entries
 
 CONFIG_FILE = f"{MAC}.json"
 
@@ -131,7 +132,7 @@ async def test_put_invalid_body_is_400_and_writes_nothing(
     assert [error["field"] for error in body["details"]["errors"]] == [field]
     assert all(error["message"] for error in body["details"]["errors"])
     assert (configs_dir / CONFIG_FILE).read_bytes() == before
-    assert sorted(p.name for p in configs_dir.iterdir()) == [CONFIG_FILE]
+    assert entries(configs_dir) == [CONFIG_FILE]
 
 
 async def test_put_accepts_a_body_without_content_type(client: Client) -> None:
@@ -150,7 +151,7 @@ async def test_put_with_a_non_json_content_type_is_415(
     )
     assert response.status_code == 415
     assert_error(await response.get_json(), "UNSUPPORTED_MEDIA_TYPE")
-    assert list(configs_dir.iterdir()) == []
+    assert entries(configs_dir) == []
 
 
 async def test_put_with_a_json_suffix_media_type_is_accepted(client: Client) -> None:
@@ -166,7 +167,7 @@ async def test_put_bad_mac_is_400_even_with_a_valid_body(client: Client, configs
     response = await put(client, "not-a-mac", {"v": 1})
     assert response.status_code == 400
     assert_error(await response.get_json(), "INVALID_OPERATION")
-    assert list(configs_dir.iterdir()) == []
+    assert entries(configs_dir) == []
 
 
 # GET one
@@ -317,7 +318,7 @@ async def test_delete_removes_the_file_and_answers_204_without_body(
     response = await client.delete("/api/configs/AA:BB:CC:DD:EE:FF")
     assert response.status_code == 204
     assert await response.get_data() == b""
-    assert list(configs_dir.iterdir()) == []
+    assert entries(configs_dir) == []
     assert (await client.get(f"/api/configs/{MAC}")).status_code == 404
 
 

@@ -19,6 +19,7 @@ from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 from tests.conftest import MAC
 from tests.fakes import InMemoryDeviceConfigRepository
+from tests.files import entries
 
 
 def assert_error(body: Any, code: str) -> None:
@@ -231,7 +232,7 @@ async def test_body_over_the_limit_is_413_and_writes_nothing(tmp_path: Path) -> 
     body = await response.get_json()
     assert_error(body, "PAYLOAD_TOO_LARGE")
     assert "100 byte" in body["error"]
-    assert list(configs_dir.iterdir()) == []
+    assert entries(configs_dir) == []
 
 
 class ExplodingRepository(InMemoryDeviceConfigRepository):

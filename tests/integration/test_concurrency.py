@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -17,11 +14,11 @@ import pytest
 from adapters.filesystem_repository import FilesystemDeviceConfigRepository, encode_content
 from domain.errors import DeviceConfigNotFound
 from domain.model import DeviceConfig, MacAddress
-from tests.storage_worker import race_content
+from tests.files import entries
+from tests.storage_worker import race_content, spawn
 
 WRITERS = 50
 MAC = "aa-aa-aa-aa-aa-aa"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def every_body() -> set[bytes]:
@@ -29,7 +26,7 @@ def every_body() -> set[bytes]:
 
 
 def assert_one_complete_body_or_none(directory: Path, *, may_be_absent: bool) -> None:
-    names = sorted(os.listdir(directory))
+    names = entries(directory)
     assert not [n for n in names if n.startswith(".")], f"temp files left: {names}"
     path = directory / f"{MAC}.json"
     if may_be_absent and not path.exists():
@@ -100,25 +97,8 @@ def test_fifty_threads_saving_and_deleting_never_fail_or_tear(tmp_path: Path) ->
 
 
 def run_in_processes(operations: list[str], directory: Path, start_file: Path) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'src'}"}
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.storage_worker",
-                "race",
-                str(directory),
-                MAC,
-                str(writer),
-                str(start_file),
-                operation,
-            ],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        spawn("race", str(directory), MAC, str(writer), str(start_file), operation)
         for writer, operation in enumerate(operations)
     ]
     # All processes are up and polling before any of them may start.
@@ -161,3 +141,22 @@ def test_fifty_processes_saving_and_deleting_never_fail_or_tear(
     assert counts["saved"] == WRITERS // 2
     assert counts["deleted"] + counts["not found"] == WRITERS // 2, outcomes
     assert_one_complete_body_or_none(shared_dir, may_be_absent=True)
+
+
+def test_concurrent_read_modify_conditional_writes_lose_no_update(tmp_path: Path) -> None:
+    """Processes each add one to a counter, writing only if the config is unchanged since
+    they read it: the final counter equals the number of writes that succeeded."""
+    asyncio.run(
+        FilesystemDeviceConfigRepository(tmp_path).save(
+            DeviceConfig(MacAddress(MAC), {"counter": 0})
+        )
+    )
+    workers = [spawn("increment", str(tmp_path), MAC, "20") for _ in range(6)]
+    results = [worker.communicate(timeout=300) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0] * 6, [err for _, err in results]
+    succeeded = sum(int(out.split()[0]) for out, _ in results)
+    conflicts = sum(int(out.split()[1]) for out, _ in results)
+    final = msgspec.json.decode((tmp_path / f"{MAC}.json").read_bytes())
+    assert succeeded == 120
+    assert final["counter"] == succeeded
+    print(f"{succeeded} increments, {conflicts} refused as stale and retried")

@@ -14,6 +14,7 @@ import httpx
 import msgspec
 
 from adapters.filesystem_repository import TEMP_NAME, FilesystemDeviceConfigRepository
+from tests.files import entries
 from tests.server_process import start_server, stop_server
 from tests.storage_worker import version_content
 
@@ -55,7 +56,7 @@ def test_sigkill_during_saves_never_leaves_a_torn_config(tmp_path: Path) -> None
         writer.wait()
 
         assert_every_config_is_a_complete_version(tmp_path)
-        temp_files = [n for n in os.listdir(tmp_path) if n.startswith(".")]
+        temp_files = [n for n in entries(tmp_path) if n.startswith(".")]
         assert all(TEMP_NAME.fullmatch(name) for name in temp_files)
         if temp_files:
             kills_with_a_save_in_flight += 1

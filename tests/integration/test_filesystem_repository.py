@@ -22,7 +22,8 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
-from domain.model import DeviceConfig, MacAddress
+from domain.model import ANY_STATE, DeviceConfig, MacAddress
+from tests.files import entries
 
 A = MacAddress("aa-aa-aa-aa-aa-aa")
 B = MacAddress("bb-bb-bb-bb-bb-bb")
@@ -34,7 +35,7 @@ def repository(tmp_path: Path) -> FilesystemDeviceConfigRepository:
 
 
 def visible_names(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir())
+    return entries(directory)
 
 
 async def test_saved_file_is_pretty_printed_utf8_with_final_newline(
@@ -109,7 +110,7 @@ async def test_bad_file_is_replaced_by_a_save(
 ) -> None:
     write(tmp_path, "aa-aa-aa-aa-aa-aa.json", b"{broken")
     await repository.save(DeviceConfig(A, {"fixed": True}), overwrite=True)
-    assert (await repository.get(A)).content == {"fixed": True}
+    assert (await repository.get(A)).config.content == {"fixed": True}
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,7 @@ async def test_save_replaces_a_symlink_without_touching_its_target(
     await repository.save(DeviceConfig(A, {"new": 1}), overwrite=True)
     assert outside.read_text() == '{"keep": true}'
     assert not (tmp_path / "aa-aa-aa-aa-aa-aa.json").is_symlink()
-    assert (await repository.get(A)).content == {"new": 1}
+    assert (await repository.get(A)).config.content == {"new": 1}
 
 
 async def test_directory_named_like_a_config_is_skipped_and_reported(
@@ -189,7 +190,7 @@ async def test_save_takes_the_place_of_an_empty_directory(
 ) -> None:
     (tmp_path / "aa-aa-aa-aa-aa-aa.json").mkdir()
     await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
-    assert (await repository.get(A)).content == {"v": 1}
+    assert (await repository.get(A)).config.content == {"v": 1}
 
 
 async def test_delete_removes_an_empty_directory(
@@ -373,7 +374,7 @@ def test_concurrent_create_only_saves_have_exactly_one_winner(tmp_path: Path) ->
     def create(writer: int) -> None:
         barrier.wait()
         try:
-            repository._save(A, f'{{"writer": {writer}}}\n'.encode(), False)
+            repository._save(A, f'{{"writer": {writer}}}\n'.encode(), False, ANY_STATE)
             outcomes.append(f"created {writer}")
         except DeviceConfigExists:
             outcomes.append("exists")
@@ -450,6 +451,6 @@ def test_temp_file_names_match_the_sweep_pattern(tmp_path: Path) -> None:
     repository = FilesystemDeviceConfigRepository(tmp_path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "replace", spy)
-        repository._save(A, b"{}\n", True)
+        repository._save(A, b"{}\n", True, ANY_STATE)
     assert len(seen) == 1
     assert TEMP_NAME.fullmatch(seen[0])

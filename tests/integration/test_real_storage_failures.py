@@ -21,6 +21,7 @@ from domain.model import DeviceConfig, MacAddress
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
+from tests.files import entries
 
 A = MacAddress("aa-aa-aa-aa-aa-aa")
 
@@ -63,7 +64,7 @@ def fill(directory: Path) -> None:
 
 
 def visible_and_hidden(directory: Path) -> list[str]:
-    return sorted(os.listdir(directory))
+    return entries(directory)
 
 
 async def test_full_filesystem_is_disk_full_and_keeps_the_previous_file(
@@ -92,7 +93,7 @@ async def test_full_filesystem_answers_503_saying_so(small_tmpfs: Path) -> None:
     body = await response.get_json()
     assert body["code"] == "STORAGE_UNAVAILABLE"
     assert "full" in body["error"]
-    assert os.listdir(configs) == []
+    assert entries(configs) == []
 
 
 async def test_read_only_filesystem_refuses_writes_and_still_serves_reads(
@@ -111,7 +112,7 @@ async def test_read_only_filesystem_refuses_writes_and_still_serves_reads(
             await write
         assert caught.value.failure is StorageFailure.READ_ONLY
 
-    assert (await repository.get(A)).content == {"version": 1}
+    assert (await repository.get(A)).config.content == {"version": 1}
     assert (small_tmpfs / f"{A}.json").read_bytes() == before
     app = create_app(bootstrap(Settings(configs_dir=small_tmpfs)))
     response = await app.test_client().delete(f"/api/configs/{A}")

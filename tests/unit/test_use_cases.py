@@ -5,9 +5,11 @@ import pytest
 from domain.errors import (
     DeviceConfigExists,
     DeviceConfigNotFound,
+    InvalidDeviceConfig,
+    PreconditionFailed,
     StorageFailure,
 )
-from domain.model import DeviceConfig, MacAddress
+from domain.model import DeviceConfig, MacAddress, WriteCondition
 from domain.use_cases import (
     CheckStorage,
     CountDeviceConfigs,
@@ -15,6 +17,7 @@ from domain.use_cases import (
     GetConfigDocument,
     GetDeviceConfig,
     ListDeviceConfigs,
+    PatchDeviceConfig,
     SaveDeviceConfig,
 )
 from tests.fakes import InMemoryDeviceConfigRepository
@@ -26,26 +29,27 @@ B = MacAddress("bb-bb-bb-bb-bb-bb")
 async def test_save_creates_a_config() -> None:
     repository = InMemoryDeviceConfigRepository()
     saved = await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"deviceName": "a"}))
-    assert repository.configs[A] == saved == DeviceConfig(A, {"deviceName": "a"})
+    assert repository.configs[A] == saved
+    assert saved.config == DeviceConfig(A, {"deviceName": "a"})
 
 
 async def test_save_replaces_by_default() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
     await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}))
-    assert repository.configs[A].content == {"v": 2}
+    assert repository.configs[A].config.content == {"v": 2}
 
 
 async def test_save_without_overwrite_refuses_an_existing_config_and_keeps_it() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
     with pytest.raises(DeviceConfigExists):
         await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}), allow_overwrite=False)
-    assert repository.configs[A].content == {"v": 1}
+    assert repository.configs[A].config.content == {"v": 1}
 
 
 async def test_save_without_overwrite_creates_a_new_config() -> None:
     repository = InMemoryDeviceConfigRepository()
     await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 1}), allow_overwrite=False)
-    assert repository.configs[A].content == {"v": 1}
+    assert repository.configs[A].config.content == {"v": 1}
 
 
 async def test_list_returns_summaries_sorted_by_mac() -> None:
@@ -59,7 +63,7 @@ async def test_list_returns_summaries_sorted_by_mac() -> None:
 
 async def test_get_returns_the_stored_config() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
-    assert (await GetDeviceConfig(repository).execute(A)).content == {"v": 1}
+    assert (await GetDeviceConfig(repository).execute(A)).config.content == {"v": 1}
 
 
 async def test_get_unknown_device_raises_not_found() -> None:
@@ -101,3 +105,30 @@ async def test_check_storage_reports_why_storage_is_unusable() -> None:
     assert status.problem is not None
     assert status.problem.failure is StorageFailure.DIRECTORY_MISSING
     assert status.problem.reason == "the configs directory does not exist"
+
+
+async def test_patch_merges_into_the_stored_config() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"keep": 1, "drop": 2}))
+    stored = await PatchDeviceConfig(repository).execute(A, {"drop": None, "add": {"x": 1}})
+    assert stored.config.content == {"keep": 1, "add": {"x": 1}}
+    assert repository.configs[A] == stored
+
+
+async def test_patch_that_leaves_no_object_is_refused_and_changes_nothing() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"keep": 1}))
+    with pytest.raises(InvalidDeviceConfig):
+        await PatchDeviceConfig(repository).execute(A, ["not", "an", "object"])
+    assert repository.configs[A].config.content == {"keep": 1}
+
+
+async def test_patch_of_unknown_device_raises_not_found() -> None:
+    with pytest.raises(DeviceConfigNotFound):
+        await PatchDeviceConfig(InMemoryDeviceConfigRepository()).execute(A, {})
+
+
+async def test_save_with_a_stale_revision_is_refused() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    condition = WriteCondition(revision_in=frozenset({"stale"}))
+    with pytest.raises(PreconditionFailed):
+        await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}), condition=condition)
+    assert repository.configs[A].config.content == {"v": 1}

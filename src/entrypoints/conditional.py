@@ -1,0 +1,61 @@
+"""Conditional requests (RFC 9110): validators on responses, 304s, and write preconditions."""
+
+from __future__ import annotations
+
+from quart import Response, request
+from werkzeug.http import http_date
+
+from domain.model import ANY_STATE, ConfigDocument, WriteCondition
+
+VALIDATOR_HEADERS = ("ETag", "Last-Modified")
+
+
+def etag(document: ConfigDocument) -> str:
+    """A strong entity tag: the revision of the stored bytes, the same on every replica."""
+    return f'"{document.revision}"'
+
+
+def validators(document: ConfigDocument) -> dict[str, str]:
+    return {"ETag": etag(document), "Last-Modified": http_date(document.modified_at)}
+
+
+def is_not_modified(document: ConfigDocument) -> bool:
+    """Whether a GET may answer 304: If-None-Match (weak comparison, `*`), or else, only
+    when that header is absent, If-Modified-Since."""
+    if "If-None-Match" in request.headers:
+        tags = request.if_none_match
+        return tags.star_tag or tags.contains_weak(document.revision)
+    since = request.if_modified_since
+    # HTTP dates have whole seconds: a file changed later in the same second counts as unchanged,
+    # which is why clients should prefer If-None-Match.
+    return since is not None and int(document.modified_at) <= since.timestamp()
+
+
+def not_modified(document: ConfigDocument) -> Response:
+    return Response(b"", status=304, headers={**validators(document), "Cache-Control": "no-cache"})
+
+
+def write_condition() -> WriteCondition:
+    """The precondition a write request states through If-Match and If-None-Match.
+
+    If-Match compares strongly (a weak tag never matches); `*` means a config must exist.
+    If-None-Match compares weakly; `*` means there must be none (create only).
+    """
+    if "If-Match" not in request.headers and "If-None-Match" not in request.headers:
+        return ANY_STATE
+    must_exist = must_not_exist = False
+    revision_in: frozenset[str] | None = None
+    revision_not_in: frozenset[str] = frozenset()
+    if "If-Match" in request.headers:
+        tags = request.if_match
+        if tags.star_tag:
+            must_exist = True
+        else:
+            revision_in = frozenset(tags.as_set(include_weak=False))
+    if "If-None-Match" in request.headers:
+        tags = request.if_none_match
+        if tags.star_tag:
+            must_not_exist = True
+        else:
+            revision_not_in = frozenset(tags.as_set(include_weak=True))
+    return WriteCondition(must_exist, must_not_exist, revision_in, revision_not_in)
