@@ -20,6 +20,10 @@ JsonObject = dict[str, Any]
 
 # One separator, captured once and required between every pair, so "aa-bb:cc-..." is refused.
 _MAC_PATTERN = re.compile(r"[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
+# The same rule without a back-reference, for API documentation and clients that validate.
+MAC_ADDRESS_PATTERN = (
+    r"^(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}$|^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
+)
 _CANONICAL_PATTERN = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
 _SHOWN_INPUT_CHARS = 40
 

@@ -14,6 +14,7 @@ from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
 from entrypoints.dependencies import attach_container
 from entrypoints.errors import register_error_handlers
+from entrypoints.openapi import ServiceOpenAPIProvider
 from entrypoints.settings import Settings
 
 DESCRIPTION = """\
@@ -44,12 +45,14 @@ def create_app(container: punq.Container) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
         info=Info(title="IoT Support Backend", version=service_version(), description=DESCRIPTION),
+        openapi_provider_class=ServiceOpenAPIProvider,
     )
     # The admin UI's build fetches the document from here.
     app.add_url_rule("/api/docs/openapi.json", "openapi_for_docs", schema.openapi)
     # Responses echo `content` as stored, so keys keep their order.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(metrics.blueprint)
     register_error_handlers(app)

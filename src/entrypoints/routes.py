@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from quart import Blueprint, Response
 from quart_schema import document_request, document_response, validate_response
+from werkzeug.routing import PathConverter
 
 from domain.model import DeviceConfig, MacAddress, StoredConfig
 from domain.use_cases import (
@@ -19,6 +23,7 @@ from entrypoints.conditional import is_not_modified, not_modified, validators, w
 from entrypoints.dependencies import resolve
 from entrypoints.errors import error_response
 from entrypoints.metrics import Metrics
+from entrypoints.openapi import VALIDATORS, conditional_get, describe
 from entrypoints.schemas import (
     MERGE_PATCH_MEDIA_TYPE,
     DeviceConfigFileOut,
@@ -35,14 +40,36 @@ from entrypoints.schemas import (
 
 blueprint = Blueprint("configs", __name__)
 
-# `path:` so that a MAC holding "/" reaches the handler and is refused as a bad MAC (400),
-# instead of falling through to "no such route" (404).
-CONFIG_ROUTE = "/api/configs/<path:mac_address>"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def errors(*statuses: int) -> Callable[[F], F]:
+    """Document the error envelope for each status a route may answer with."""
+
+    def decorator(func: F) -> F:
+        for status in statuses:
+            func = document_response(ErrorOut, status)(func)
+        return func
+
+    return decorator
+
+
+class MacAddressConverter(PathConverter):
+    """The MAC segment of `/api/configs/<mac>`: anything, "/" included, so that a bad MAC reaches
+    the handler and is refused as a bad MAC (400) rather than "no such route" (404); but never
+    ending in `.json`, which is the device file's read-only URL (other methods there are 405)."""
+
+    regex = r"[^/].*?(?<!\.json)"
+
+
+CONVERTERS = {"mac": MacAddressConverter}
+CONFIG_ROUTE = "/api/configs/<mac:mac_address>"
+CONFIG_FILE_ROUTE = "/api/configs/<path:mac_address>.json"
 
 
 @blueprint.get("/api/configs")
 @validate_response(DeviceConfigListOut)
-@document_response(ErrorOut, 503)
+@errors(503)
 async def list_configs() -> DeviceConfigListOut:
     """List all device configs.
 
@@ -65,8 +92,8 @@ def config_answer(stored: StoredConfig) -> ConfigAnswer:
 
 @blueprint.get(CONFIG_ROUTE)
 @validate_response(DeviceConfigOut)
-@document_response(ErrorOut, 400)
-@document_response(ErrorOut, 404)
+@errors(400, 404, 503)
+@conditional_get
 async def get_config(mac_address: str) -> ConfigAnswer | Response:
     """Get one device config with its summary fields.
 
@@ -82,10 +109,10 @@ async def get_config(mac_address: str) -> ConfigAnswer | Response:
     return config_answer(stored)
 
 
-@blueprint.get(CONFIG_ROUTE + ".json")
+@blueprint.get(CONFIG_FILE_ROUTE)
 @document_response(DeviceConfigFileOut)
-@document_response(ErrorOut, 400)
-@document_response(ErrorOut, 404)
+@errors(400, 404, 503)
+@conditional_get
 async def get_config_file(mac_address: str) -> Response:
     """Download a device's config file (what devices fetch).
 
@@ -107,11 +134,8 @@ async def get_config_file(mac_address: str) -> Response:
 @blueprint.put(CONFIG_ROUTE)
 @document_request(DeviceConfigIn)
 @validate_response(DeviceConfigOut)
-@document_response(ErrorOut, 400)
-@document_response(ErrorOut, 409)
-@document_response(ErrorOut, 412)
-@document_response(ErrorOut, 413)
-@document_response(ErrorOut, 415)
+@errors(400, 409, 412, 413, 415, 503)
+@describe(request_headers=("If-Match", "If-None-Match"), response_headers={200: VALIDATORS})
 async def put_config(mac_address: str) -> ConfigAnswer:
     """Create or replace a device config.
 
@@ -134,11 +158,12 @@ async def put_config(mac_address: str) -> ConfigAnswer:
 @blueprint.patch(CONFIG_ROUTE)
 @document_request(DeviceConfigPatchIn)
 @validate_response(DeviceConfigOut)
-@document_response(ErrorOut, 400)
-@document_response(ErrorOut, 404)
-@document_response(ErrorOut, 412)
-@document_response(ErrorOut, 413)
-@document_response(ErrorOut, 415)
+@errors(400, 404, 412, 413, 415, 503)
+@describe(
+    request_headers=("If-Match",),
+    response_headers={200: VALIDATORS},
+    request_media_type="application/merge-patch+json",
+)
 async def patch_config(mac_address: str) -> ConfigAnswer:
     """Change part of a device config with a JSON Merge Patch (RFC 7396).
 
@@ -158,9 +183,8 @@ async def patch_config(mac_address: str) -> ConfigAnswer:
 
 
 @blueprint.delete(CONFIG_ROUTE)
-@document_response(ErrorOut, 400)
-@document_response(ErrorOut, 404)
-@document_response(ErrorOut, 412)
+@errors(400, 404, 412, 503)
+@describe(request_headers=("If-Match",), empty={204: "Deleted; no body."})
 async def delete_config(mac_address: str) -> Response:
     """Delete a device config. Answers `204` with no body; `If-Match` applies."""
     with resolve(Metrics).operation("delete"):

@@ -193,7 +193,13 @@ async def test_openapi_document_names_the_contract_paths(client: Client, path: s
     }
     assert set(paths["/api/configs/{mac_address}"]) >= {"get", "put", "delete"}
     parameters = paths["/api/configs/{mac_address}"]["get"]["parameters"]
-    assert [(p["name"], p["in"]) for p in parameters] == [("mac_address", "path")]
+    assert [(p["name"], p["in"]) for p in parameters] == [
+        ("mac_address", "path"),
+        ("X-Request-ID", "header"),
+        ("If-None-Match", "header"),
+        ("If-Modified-Since", "header"),
+    ]
+    assert parameters[0]["schema"]["pattern"]
     put_body = paths["/api/configs/{mac_address}"]["put"]["requestBody"]
     schema = put_body["content"]["application/json"]["schema"]
     assert schema["properties"] == {
@@ -316,3 +322,11 @@ async def test_cors_exposes_the_request_id_to_allowed_origins(cors_client: Clien
 async def test_cors_ignores_other_origins(cors_client: Client) -> None:
     response = await cors_client.get("/api/health", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete", "post"])
+async def test_the_device_file_url_is_read_only(client: Client, method: str) -> None:
+    response = await getattr(client, method)(f"/api/configs/{MAC}.json")
+    assert response.status_code == 405
+    assert_error(await response.get_json(), "METHOD_NOT_ALLOWED")
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "HEAD", "OPTIONS"}

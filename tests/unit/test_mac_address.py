@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from domain.errors import InvalidMacAddress
-from domain.model import MacAddress
+from domain.model import MAC_ADDRESS_PATTERN, MacAddress
 
 
 @pytest.mark.parametrize(
@@ -74,3 +76,16 @@ def test_mac_addresses_order_and_compare_by_value() -> None:
     low, high = MacAddress.parse("00-00-00-00-00-01"), MacAddress.parse("ff:00:00:00:00:00")
     assert sorted([high, low]) == [low, high]
     assert MacAddress.parse("AA:BB:CC:DD:EE:FF") == MacAddress("aa-bb-cc-dd-ee-ff")
+
+
+def test_documented_pattern_accepts_exactly_what_parse_accepts() -> None:
+    pattern = re.compile(MAC_ADDRESS_PATTERN)
+    accepted = ["aa-bb-cc-dd-ee-ff", "AA:BB:CC:DD:EE:FF", "0a-1B-2c-3D-4e-5F"]
+    refused = ["aa-bb:cc-dd-ee-ff", "aabbccddeeff", "aa-bb-cc-dd-ee-ff\n", "gg-bb-cc-dd-ee-ff"]
+    for text in accepted:
+        assert pattern.fullmatch(text)
+        MacAddress.parse(text)
+    for text in refused:
+        assert not pattern.fullmatch(text)
+        with pytest.raises(InvalidMacAddress):
+            MacAddress.parse(text)

@@ -1,0 +1,167 @@
+"""The OpenAPI document: what quart-schema builds, plus what it cannot say on its own.
+
+quart-schema documents bodies and statuses from the route decorators. This provider adds the
+rest, so the document tells the whole truth: the MAC pattern on path parameters, the
+conditional-request headers, bodiless answers (204, 304), response headers, the merge-patch media
+type, required request bodies, and the error answers every route can give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+from quart_schema import OpenAPIProvider
+from quart_schema.conversion import MSGSPEC_REF_TEMPLATE as REF_TEMPLATE
+from quart_schema.conversion import model_schema
+from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE, QUART_SCHEMA_RESPONSE_ATTRIBUTE
+from werkzeug.routing import Rule
+
+from domain.model import MAC_ADDRESS_PATTERN
+from entrypoints.schemas import ErrorOut
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DOC_ATTRIBUTE = "_iot_support_openapi"
+
+_STRING = {"type": "string"}
+
+HEADERS = {
+    "ETag": "Strong entity tag of the stored file: the same on every replica for the same bytes.",
+    "Last-Modified": "When the stored file last changed.",
+    "Cache-Control": "`no-cache`: caches must revalidate (with `If-None-Match`) before reuse.",
+    "X-Request-ID": "The request's correlation id (also `correlationId` in error bodies).",
+}
+
+REQUEST_HEADERS = {
+    "If-None-Match": "ETags the caller has (or `*`); when one matches (weak comparison) a GET "
+    "answers `304`, and a `PUT` with `*` only creates.",
+    "If-Modified-Since": "Used only without `If-None-Match`: `304` when unchanged since then.",
+    "If-Match": "ETag of the version this write applies to (strong comparison), or `*` for any "
+    "existing version; otherwise `412` and nothing is written.",
+    "X-Request-ID": "Correlation id to use for this request (generated when absent).",
+}
+
+
+def describe(
+    *,
+    request_headers: tuple[str, ...] = (),
+    response_headers: dict[int, tuple[str, ...]] | None = None,
+    empty: dict[int, str] | None = None,
+    request_media_type: str | None = None,
+) -> Callable[[F], F]:
+    """Attach to a route what its OpenAPI operation should say beyond quart-schema's reach."""
+
+    def decorator(func: F) -> F:
+        setattr(
+            func,
+            _DOC_ATTRIBUTE,
+            {
+                "request_headers": request_headers,
+                "response_headers": response_headers or {},
+                "empty": empty or {},
+                "request_media_type": request_media_type,
+            },
+        )
+        return func
+
+    return decorator
+
+
+VALIDATORS = ("ETag", "Last-Modified")
+
+conditional_get = describe(
+    request_headers=("If-None-Match", "If-Modified-Since"),
+    response_headers={200: (*VALIDATORS, "Cache-Control"), 304: (*VALIDATORS, "Cache-Control")},
+    empty={304: "Not Modified: the caller's copy is current; no body."},
+)
+
+
+class ServiceOpenAPIProvider(OpenAPIProvider):
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        func = self._app.view_functions[rule.endpoint]
+        extra = getattr(func, _DOC_ATTRIBUTE, None)
+        for operations in paths.values():
+            for operation in operations.values():
+                self._complete(operation, extra)
+        return paths, {**components, **_nested_components(func)}
+
+    def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
+        parameter = super().build_path_parameter(name, converter)
+        if name == "mac_address":
+            parameter["schema"] = {"type": "string", "pattern": MAC_ADDRESS_PATTERN}
+            parameter["description"] = (
+                "The device's MAC address: six hex pairs joined by `-` or by `:`, any letter "
+                "case. Answers always use the canonical lower-case `-` form."
+            )
+            parameter["example"] = "aa-bb-cc-dd-ee-ff"
+        return parameter
+
+    @staticmethod
+    def _complete(operation: dict[str, Any], extra: dict[str, Any] | None) -> None:
+        # quart-schema shares one responses dict between methods of a rule: copy before editing.
+        responses = operation["responses"] = {
+            str(status): dict(response) for status, response in operation["responses"].items()
+        }
+        if "requestBody" in operation:
+            operation["requestBody"] = {**operation["requestBody"], "required": True}
+            for body in operation["requestBody"]["content"].values():
+                if body["schema"].get("properties"):
+                    # Typed bodies refuse unknown fields (see schemas.read_json_body).
+                    body["schema"] = {**body["schema"], "additionalProperties": False}
+        operation["parameters"] = [*operation["parameters"], _header_parameter("X-Request-ID")]
+        if extra is not None:
+            operation["parameters"].extend(_header_parameter(h) for h in extra["request_headers"])
+            for status, description in extra["empty"].items():
+                responses[str(status)] = {"description": description}
+            for status, names in extra["response_headers"].items():
+                response = responses[str(status)]
+                response["headers"] = {**response.get("headers", {}), **_headers(names)}
+            media_type = extra["request_media_type"]
+            if media_type is not None and "requestBody" in operation:
+                content = operation["requestBody"]["content"]
+                operation["requestBody"]["content"] = {media_type: next(iter(content.values()))}
+        responses.setdefault("500", _error_response("A bug, or a stored file that is corrupt."))
+        for response in responses.values():
+            response.setdefault("description", "")
+            response["headers"] = {**response.get("headers", {}), **_headers(("X-Request-ID",))}
+            # quart-schema puts response headers inside `content`, where OpenAPI ignores them.
+            if "content" in response:
+                response["content"] = {
+                    media: body for media, body in response["content"].items() if media != "headers"
+                }
+
+
+def _nested_components(func: Callable[..., Any]) -> dict[str, Any]:
+    """Schemas that the route's models refer to. quart-schema keeps only each model's own
+    schema from msgspec, so a model nested in another (a list's items) would be a dangling
+    reference without this."""
+    models = [model for model, _ in getattr(func, QUART_SCHEMA_RESPONSE_ATTRIBUTE, {}).values()]
+    request = getattr(func, QUART_SCHEMA_REQUEST_ATTRIBUTE, None)
+    if request is not None:
+        models.append(request[0])
+    _, components = msgspec.json.schema_components(models, ref_template=REF_TEMPLATE)
+    return components
+
+
+def _headers(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: {"description": HEADERS[name], "schema": _STRING} for name in names}
+
+
+def _header_parameter(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": REQUEST_HEADERS[name],
+        "schema": _STRING,
+    }
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": model_schema(ErrorOut)}},
+    }
