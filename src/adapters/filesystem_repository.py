@@ -139,6 +139,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         self._max_file_bytes = max_file_bytes
         self._stale_temp_seconds = stale_temp_seconds
         self._warned: dict[str, str] = {}
+        self._check_task: asyncio.Future[None] | None = None
         self._warned_lock = threading.Lock()
 
     @property
@@ -192,7 +193,11 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         return await asyncio.to_thread(self._count)
 
     async def check(self) -> None:
-        await asyncio.to_thread(self._check)
+        # One check at a time: on a hung filesystem each check blocks a worker thread, and
+        # probes arriving every few seconds must not use up the pool that requests need.
+        if self._check_task is None or self._check_task.done():
+            self._check_task = asyncio.ensure_future(asyncio.to_thread(self._check))
+        await asyncio.shield(self._check_task)
 
     # The methods below run in a worker thread.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 import punq
 from quart import Quart
 from quart_cors import cors
@@ -14,21 +12,17 @@ from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
 from entrypoints.dependencies import attach_container
 from entrypoints.errors import register_error_handlers
+from entrypoints.logs import log_requests
+from entrypoints.metrics import Metrics
 from entrypoints.openapi import ServiceOpenAPIProvider
 from entrypoints.settings import Settings
+from entrypoints.version import service_version
 
 DESCRIPTION = """\
 Configuration files for a fleet of ESP32 devices, one JSON object per device, named by the
 device's MAC address. Devices download their own file from `/api/configs/{mac_address}.json`;
 admins list, read, write and delete configs through the other routes.
 """
-
-
-def service_version() -> str:
-    try:
-        return metadata.version("iot-support")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def create_app(container: punq.Container) -> Quart:
@@ -56,6 +50,8 @@ def create_app(container: punq.Container) -> Quart:
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(metrics.blueprint)
     register_error_handlers(app)
+    container.resolve(Metrics).observe_requests(app)
+    log_requests(app, trust_proxy_headers=settings.trust_proxy_headers)
     app.after_request(echo_correlation_id)
     cors(
         app,

@@ -6,6 +6,9 @@ import os
 
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
+from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 
-app = create_app(bootstrap(Settings.from_env(os.environ)))
+settings = Settings.from_env(os.environ)
+configure_logging(settings.log_level, settings.log_format)
+app = create_app(bootstrap(settings))

@@ -18,6 +18,7 @@ from domain.use_cases import (
 )
 from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
+from entrypoints.version import service_version
 
 USE_CASES = (
     CheckStorage,
@@ -46,5 +47,5 @@ def bootstrap(
     container.register(DeviceConfigRepository, instance=repository)
     for use_case in USE_CASES:
         container.register(use_case)
-    container.register(Metrics, instance=Metrics())
+    container.register(Metrics, instance=Metrics(service_version()))
     return container

@@ -1,22 +1,22 @@
-"""Prometheus metrics on a registry owned by one app, and the `/metrics` route."""
+"""Prometheus metrics on a registry owned by one app, the hooks that feed them, and `/metrics`."""
 
 from __future__ import annotations
 
+import platform
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
-    generate_latest,
 )
-from quart import Blueprint, Response
+from prometheus_client.exposition import choose_encoder
+from quart import Blueprint, Quart, Response, g, request
 from quart_schema import hide
 
 from domain.errors import StorageUnavailable
@@ -27,38 +27,82 @@ from entrypoints.errors import classify
 
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# Requests that match no route share one label, so scanning random URLs cannot grow the series.
+UNMATCHED_ROUTE = "<unmatched>"
 
 
 class Metrics:
     """The service's metrics. One instance per app, so test apps never share counters."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
+    def __init__(self, version: str = "unknown") -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        Gauge(
+            "iot_support_build_info",
+            "Always 1; the labels say which build is running.",
+            ["version", "python"],
+            registry=registry,
+        ).labels(version, platform.python_version()).set(1)
         self.operations = Counter(
             "iot_config_operations_total",
             "Config operations by outcome (success, or the error code in lower case).",
             ["operation", "status"],
-            registry=self.registry,
+            registry=registry,
         )
         self.operation_duration = Histogram(
             "iot_config_operation_duration_seconds",
             "Time spent in config operations, including storage I/O.",
             ["operation"],
-            registry=self.registry,
+            registry=registry,
             buckets=OPERATION_BUCKETS,
         )
         self.files = Gauge(
             "iot_config_files_count",
             "Entries in the configs directory named like a config, counted at scrape time.",
-            registry=self.registry,
+            registry=registry,
         )
         self.skipped = Counter(
             "iot_config_files_skipped_total",
             "Files left out of a listing, by reason (counted on every listing that skips them).",
             ["reason"],
-            registry=self.registry,
+            registry=registry,
+        )
+        self.storage_errors = Counter(
+            "iot_storage_errors_total",
+            "Requests that storage failed, by kind (directory_missing, disk_full, ...).",
+            ["kind"],
+            registry=registry,
+        )
+        self.not_modified = Counter(
+            "iot_config_not_modified_total",
+            "Conditional GETs answered 304 Not Modified, by route.",
+            ["route"],
+            registry=registry,
+        )
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request duration, from routing to the response, by method and route template.",
+            ["method", "route"],
+            registry=registry,
+            buckets=OPERATION_BUCKETS,
+        )
+        self.in_progress = Gauge(
+            "http_requests_in_progress",
+            "HTTP requests being handled right now.",
+            registry=registry,
+        )
+        self.response_bytes = Counter(
+            "http_response_body_bytes_total",
+            "Response body bytes sent, by method and route template.",
+            ["method", "route"],
+            registry=registry,
         )
 
     @contextmanager
@@ -70,6 +114,8 @@ class Metrics:
             yield
         except BaseException as error:
             status = classify(error)[1].lower()
+            if isinstance(error, StorageUnavailable):
+                self.storage_errors.labels(error.failure.value).inc()
             raise
         finally:
             self.operation_duration.labels(name).observe(time.perf_counter() - started)
@@ -79,6 +125,41 @@ class Metrics:
         for item in skipped:
             self.skipped.labels(item.problem.value).inc()
 
+    def observe_requests(self, app: Quart) -> None:
+        """Count and time every request of `app`, whatever route or error it ends in."""
+
+        async def started() -> None:
+            g.request_started = time.perf_counter()
+            self.in_progress.inc()
+
+        async def finished(response: Response) -> Response:
+            route = request_route()
+            self.requests.labels(request.method, route, str(response.status_code)).inc()
+            self.request_duration.labels(request.method, route).observe(request_seconds())
+            if response.status_code == 304:
+                self.not_modified.labels(route).inc()
+            if response.content_length:
+                self.response_bytes.labels(request.method, route).inc(response.content_length)
+            return response
+
+        async def done(_: BaseException | None) -> None:
+            if g.get("request_started") is not None:
+                self.in_progress.dec()
+
+        app.before_request(started)
+        app.after_request(finished)
+        app.teardown_request(done)
+
+
+def request_route() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
+
+
+def request_seconds() -> float:
+    started: float | None = g.get("request_started")
+    return 0.0 if started is None else time.perf_counter() - started
+
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -86,11 +167,13 @@ blueprint = Blueprint("metrics", __name__)
 @blueprint.get("/metrics")
 @hide
 async def metrics() -> Response:
-    """Prometheus text exposition of the service's metrics."""
+    """Prometheus exposition of the service's metrics (OpenMetrics when the scraper asks)."""
     registry = resolve(Metrics)
     try:
         registry.files.set(await resolve(CountDeviceConfigs).execute())
-    except StorageUnavailable:
+    except StorageUnavailable as error:
         # Still answer: the scrape must show the process is alive while storage is not.
         registry.files.set(float("nan"))
-    return Response(generate_latest(registry.registry), content_type=CONTENT_TYPE_LATEST)
+        registry.storage_errors.labels(error.failure.value).inc()
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(registry.registry), content_type=content_type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ from entrypoints.schemas import (
     read_json,
     read_json_body,
 )
+from entrypoints.settings import Settings
 
 blueprint = Blueprint("configs", __name__)
 
@@ -200,15 +202,22 @@ async def delete_config(mac_address: str) -> Response:
 async def health() -> HealthOut | Response:
     """Health probe for Kubernetes (liveness and readiness).
 
-    `200` when the configs directory exists, is a directory and can be listed; `503` with the
-    reason otherwise.
+    `200` when the configs directory exists, is a directory and can be listed; `503` otherwise,
+    with `reason`: `directory_missing`, `not_a_directory`, `permission_denied`, `read_only`,
+    `disk_full`, `io_error`, or `timeout` when the check takes longer than the configured bound
+    (a hanging network filesystem). The answer never waits longer than that bound.
     """
-    status = await resolve(CheckStorage).execute()
+    timeout = resolve(Settings).health_timeout_seconds
+    try:
+        status = await asyncio.wait_for(resolve(CheckStorage).execute(), timeout)
+    except TimeoutError:
+        return unhealthy("timeout", f"The storage check did not finish within {timeout:g} s.")
     if status.problem is None:
         return HealthOut(status="healthy")
-    return error_response(
-        503,
-        "STORAGE_UNAVAILABLE",
-        status.problem.message,
-        extra={"status": "unhealthy", "reason": status.problem.reason},
-    )
+    resolve(Metrics).storage_errors.labels(status.problem.failure.value).inc()
+    return unhealthy(status.problem.failure.value, status.problem.message)
+
+
+def unhealthy(reason: str, message: str) -> Response:
+    extra = {"status": "unhealthy", "reason": reason}
+    return error_response(503, "STORAGE_UNAVAILABLE", message, extra=extra)

@@ -14,19 +14,10 @@ from hypercorn.config import Config
 from domain.errors import StorageUnavailable
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.correlation import CorrelationIdFilter
+from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, SettingsError
 
 logger = logging.getLogger("iot_support")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(CorrelationIdFilter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -66,7 +57,7 @@ def main() -> None:
     except SettingsError as exc:
         sys.stderr.write(f"iot-support: invalid setting: {exc}\n")
         raise SystemExit(2) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_serve(settings))
     except StorageUnavailable as exc:

@@ -30,6 +30,9 @@ class Settings:
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 10.0
+    health_timeout_seconds: float = 1.0
+    log_format: str = "text"
+    trust_proxy_headers: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -46,6 +49,10 @@ class Settings:
             ),
             log_level=_log_level(env),
             shutdown_grace_seconds=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
+            health_timeout_seconds=_seconds(env, "HEALTH_TIMEOUT_SECONDS", 1.0, minimum=0.01),
+            log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
+            trust_proxy_headers=_choice(env, "TRUST_PROXY_HEADERS", ("false", "true"), "false")
+            == "true",
         )
 
 
@@ -72,7 +79,7 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
     text = _text(env, name)
     if text is None:
         return default
@@ -80,8 +87,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise SettingsError(f"{name}={text!r} is not a number of seconds.") from None
-    if not 0 <= value <= 3600:
-        raise SettingsError(f"{name}={text} is out of range (0 to 3600 seconds).")
+    if not minimum <= value <= 3600:
+        raise SettingsError(f"{name}={text} is out of range ({minimum:g} to 3600 seconds).")
     return value
 
 
@@ -97,6 +104,15 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise SettingsError(f"CORS_ORIGINS must be {expected}.")
     return tuple(value)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    text = _text(env, name)
+    if text is None:
+        return default
+    if text.lower() not in choices:
+        raise SettingsError(f"{name}={text!r} is not one of {', '.join(choices)}.")
+    return text.lower()
 
 
 def _log_level(env: Mapping[str, str]) -> str:

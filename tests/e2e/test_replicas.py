@@ -153,7 +153,7 @@ def test_health_follows_the_directory_without_a_restart(
         for server in replicas:
             response = httpx.get(url(server, "/api/health"))
             assert response.status_code == 503
-            assert response.json()["reason"] == "the configs directory does not exist"
+            assert response.json()["reason"] == "directory_missing"
             assert httpx.get(url(server, "/api/configs")).status_code == 503
     finally:
         moved.rename(shared_dir)
@@ -170,7 +170,7 @@ def test_a_file_in_place_of_the_directory_is_unhealthy(
     try:
         response = httpx.get(url(replicas[0], "/api/health"))
         assert response.status_code == 503
-        assert response.json()["reason"] == "the configs directory path is not a directory"
+        assert response.json()["reason"] == "not_a_directory"
     finally:
         shared_dir.unlink()
         moved.rename(shared_dir)

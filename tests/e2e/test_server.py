@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -131,3 +135,47 @@ def test_malformed_setting_stops_the_server_with_one_line(tmp_path: Path) -> Non
     assert len(lines) == 1
     assert "CORS_ORIGINS" in lines[0]
     assert not (tmp_path / "data").exists()
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    running = start_server(tmp_path, SHUTDOWN_GRACE_SECONDS="10")
+    host, port = running.base_url.removeprefix("http://").split(":")
+    body = b'{"content": {"deviceName": "slow upload"}}'
+    head = (
+        f"PUT /api/configs/{MAC} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head + body[:10])
+        time.sleep(0.3)  # the handler is now waiting for the rest of the body
+        running.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{running.base_url}/api/health", timeout=2)  # no new connections
+        connection.sendall(body[10:])
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert running.process.wait(timeout=15) == 0
+    assert (running.configs_dir / f"{MAC}.json").exists()
+
+
+def test_json_logs_one_object_per_line_with_access_fields(tmp_path: Path) -> None:
+    running = start_server(tmp_path, LOG_FORMAT="json")
+    try:
+        httpx.put(
+            f"{running.base_url}/api/configs/{MAC}",
+            json={"content": {"password": "do-not-log-me"}},
+            headers={"X-Request-ID": "json-1"},
+        )
+    finally:
+        stop_server(running)
+    lines = [json.loads(line) for line in running.log().splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "iot_support.access"]
+    put = next(line for line in access if line["method"] == "PUT")
+    assert put["correlation_id"] == "json-1"
+    assert put["status"] == 200
+    assert put["route"] == "/api/configs/<mac:mac_address>"
+    assert put["client"] == "127.0.0.1"
+    assert "do-not-log-me" not in running.log()

@@ -53,7 +53,7 @@ async def test_health_turns_503_while_the_directory_is_missing_and_recovers(
     assert response.status_code == 503
     body = await response.get_json()
     assert body["status"] == "unhealthy"
-    assert body["reason"] == "the configs directory does not exist"
+    assert body["reason"] == "directory_missing"
     assert_error(body, "STORAGE_UNAVAILABLE")
 
     configs_dir.mkdir()
@@ -68,7 +68,7 @@ async def test_health_is_503_when_a_file_stands_in_for_the_directory(
     configs_dir.write_text("oops")
     response = await client.get("/api/health")
     assert response.status_code == 503
-    assert (await response.get_json())["reason"] == "the configs directory path is not a directory"
+    assert (await response.get_json())["reason"] == "not_a_directory"
 
 
 # Storage failures on the config routes

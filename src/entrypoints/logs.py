@@ -1,0 +1,91 @@
+"""Logging: one line per request, plain text or JSON, each carrying the request's correlation id.
+
+Config contents are never logged: only methods, routes, statuses, sizes and file names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import Quart, Response, request
+
+from entrypoints.correlation import CorrelationIdFilter, correlation_id
+from entrypoints.metrics import request_route, request_seconds
+
+access_logger = logging.getLogger("iot_support.access")
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
+# Fields of an access record, in the order JSON lines show them.
+ACCESS_FIELDS = ("method", "route", "path", "status", "duration_ms", "bytes", "client")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, correlation id, and for access
+    records the request's fields; a traceback, when there is one, under `exception`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation_id": getattr(record, "correlation_id", "-"),
+        }
+        for field in ACCESS_FIELDS:
+            if hasattr(record, field):
+                entry[field] = getattr(record, field)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    handler.addFilter(CorrelationIdFilter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def log_requests(app: Quart, *, trust_proxy_headers: bool) -> None:
+    """Write one access line per request, after the response is made."""
+
+    async def access(response: Response) -> Response:
+        fields = {
+            "method": request.method,
+            "route": request_route(),
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(request_seconds() * 1000, 3),
+            "bytes": response.content_length or 0,
+            "client": client_address(trust_proxy_headers),
+        }
+        access_logger.info(
+            "%s %s %s %.1fms %dB client=%s id=%s",
+            fields["method"],
+            fields["path"],
+            fields["status"],
+            fields["duration_ms"],
+            fields["bytes"],
+            fields["client"],
+            correlation_id(),
+            extra=fields,
+        )
+        return response
+
+    app.after_request(access)
+
+
+def client_address(trust_proxy_headers: bool) -> str:
+    """The caller's address. Behind a trusted reverse proxy, the address that proxy saw: the
+    last entry of X-Forwarded-For (earlier entries are whatever the client chose to send)."""
+    if trust_proxy_headers:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.remote_addr or "-"
