@@ -7,7 +7,7 @@ from quart import Quart
 from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
-from entrypoints import metrics, routes
+from entrypoints import docs, metrics, routes
 from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
 from entrypoints.dependencies import attach_container
@@ -35,11 +35,16 @@ def create_app(container: punq.Container) -> Quart:
     schema = QuartSchema(
         app,
         openapi_path="/api/openapi.json",
-        swagger_ui_path="/api/docs",
+        swagger_ui_path=None,
         redoc_ui_path=None,
         scalar_ui_path=None,
         info=Info(title="IoT Support Backend", version=service_version(), description=DESCRIPTION),
         openapi_provider_class=ServiceOpenAPIProvider,
+        tags=[
+            {"name": "configs", "description": "What admins and the admin UI use."},
+            {"name": "devices", "description": "What ESP32 devices fetch."},
+            {"name": "service", "description": "Probes for Kubernetes."},
+        ],
     )
     # The admin UI's build fetches the document from here.
     app.add_url_rule("/api/docs/openapi.json", "openapi_for_docs", schema.openapi)
@@ -49,6 +54,7 @@ def create_app(container: punq.Container) -> Quart:
     app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(docs.blueprint)
     register_error_handlers(app)
     container.resolve(Metrics).observe_requests(app)
     log_requests(app, trust_proxy_headers=settings.trust_proxy_headers)

@@ -50,26 +50,55 @@ def describe(
     response_headers: dict[int, tuple[str, ...]] | None = None,
     empty: dict[int, str] | None = None,
     request_media_type: str | None = None,
+    request_example: Any = None,
+    response_examples: dict[int, Any] | None = None,
 ) -> Callable[[F], F]:
-    """Attach to a route what its OpenAPI operation should say beyond quart-schema's reach."""
+    """Attach to a route what its OpenAPI operation should say beyond quart-schema's reach.
+
+    Stacks: several `describe` decorators on one route add up.
+    """
 
     def decorator(func: F) -> F:
-        setattr(
-            func,
-            _DOC_ATTRIBUTE,
-            {
-                "request_headers": request_headers,
-                "response_headers": response_headers or {},
-                "empty": empty or {},
-                "request_media_type": request_media_type,
-            },
-        )
+        doc = getattr(func, _DOC_ATTRIBUTE, None) or {
+            "request_headers": (),
+            "response_headers": {},
+            "empty": {},
+            "request_media_type": None,
+            "request_example": None,
+            "response_examples": {},
+        }
+        doc["request_headers"] = (*doc["request_headers"], *request_headers)
+        doc["response_headers"] = {**doc["response_headers"], **(response_headers or {})}
+        doc["empty"] = {**doc["empty"], **(empty or {})}
+        doc["request_media_type"] = request_media_type or doc["request_media_type"]
+        if request_example is not None:
+            doc["request_example"] = request_example
+        doc["response_examples"] = {**doc["response_examples"], **(response_examples or {})}
+        setattr(func, _DOC_ATTRIBUTE, doc)
         return func
 
     return decorator
 
 
 VALIDATORS = ("ETag", "Last-Modified")
+
+EXAMPLE_MAC = "24-0a-c4-12-34-56"
+EXAMPLE_CONTENT: dict[str, Any] = {
+    "deviceName": "Kitchen Climate 1",
+    "deviceEntityId": "sensor.kitchen_climate_1",
+    "enableOTA": True,
+    "wifi": {"ssid": "homelab-iot", "hostname": "esp32-kitchen-climate-1", "powerSave": "none"},
+    "mqtt": {"broker": "mqtt.home.lan", "port": 1883, "topicPrefix": "home/kitchen/climate_1"},
+    "sensors": [{"id": "bme280_0", "type": "bme280", "bus": "i2c", "i2cAddress": "0x76"}],
+    "updateIntervals": {"telemetrySeconds": 60, "configRefreshSeconds": 900},
+}
+EXAMPLE_SUMMARY: dict[str, Any] = {
+    "mac_address": EXAMPLE_MAC,
+    "device_name": "Kitchen Climate 1",
+    "device_entity_id": "sensor.kitchen_climate_1",
+    "enable_ota": True,
+}
+EXAMPLE_CONFIG: dict[str, Any] = {**EXAMPLE_SUMMARY, "content": EXAMPLE_CONTENT}
 
 conditional_get = describe(
     request_headers=("If-None-Match", "If-Modified-Since"),
@@ -123,7 +152,19 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
             if media_type is not None and "requestBody" in operation:
                 content = operation["requestBody"]["content"]
                 operation["requestBody"]["content"] = {media_type: next(iter(content.values()))}
-        responses.setdefault("500", _error_response("A bug, or a stored file that is corrupt."))
+            if extra["request_example"] is not None and "requestBody" in operation:
+                for body in operation["requestBody"]["content"].values():
+                    body["example"] = extra["request_example"]
+            for status, example in extra["response_examples"].items():
+                for body in responses[str(status)].get("content", {}).values():
+                    body["example"] = example
+        responses.setdefault("500", _error_response())
+        for status, response in responses.items():
+            if status in ERRORS and _is_error_envelope(response):
+                description, example = ERRORS[status]
+                response["description"] = description
+                for body in response["content"].values():
+                    body.setdefault("example", example)
         for response in responses.values():
             response.setdefault("description", "")
             response["headers"] = {**response.get("headers", {}), **_headers(("X-Request-ID",))}
@@ -160,8 +201,83 @@ def _header_parameter(name: str) -> dict[str, Any]:
     }
 
 
-def _error_response(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": model_schema(ErrorOut)}},
-    }
+def _error_response() -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": model_schema(ErrorOut)}}}
+
+
+def _is_error_envelope(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("title") == "ErrorOut")
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": message, "code": code, "details": None, "correlationId": "3f1c9a0e5b7d4c21"}
+
+
+# Per status: the error codes it can carry, in words, and an example body.
+ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": (
+        "`INVALID_OPERATION`: the MAC address is not valid. `VALIDATION_FAILED`: the body is "
+        "not acceptable (not JSON, wrong types, unknown fields, duplicate keys, NaN, a merge "
+        "that leaves no object); `details.errors` lists `{field, message}`. Nothing is written.",
+        {
+            "error": "Invalid allow_overwrite: Expected `bool`, got `str`",
+            "code": "VALIDATION_FAILED",
+            "details": {
+                "errors": [{"field": "allow_overwrite", "message": "Expected `bool`, got `str`"}]
+            },
+            "correlationId": "3f1c9a0e5b7d4c21",
+        },
+    ),
+    "404": (
+        "`RECORD_NOT_FOUND`: no config is stored for this device.",
+        _error("RECORD_NOT_FOUND", "No config is stored for device aa-bb-cc-dd-ee-ff."),
+    ),
+    "409": (
+        "`RECORD_EXISTS`: `allow_overwrite` is false and a config exists. Nothing is written.",
+        _error(
+            "RECORD_EXISTS",
+            "A config for device aa-bb-cc-dd-ee-ff already exists and overwriting was not allowed.",
+        ),
+    ),
+    "412": (
+        "`PRECONDITION_FAILED`: `If-Match` or `If-None-Match` does not hold. Nothing is written.",
+        _error(
+            "PRECONDITION_FAILED",
+            "The condition on the config for device aa-bb-cc-dd-ee-ff does not hold (the stored "
+            "config has changed); nothing was written. Fetch it again and retry with its "
+            "current ETag.",
+        ),
+    ),
+    "413": (
+        "`PAYLOAD_TOO_LARGE`: the body is over `MAX_CONFIG_BYTES`. Nothing is written.",
+        _error("PAYLOAD_TOO_LARGE", "The request body is larger than the 1048576 byte limit."),
+    ),
+    "415": (
+        "`UNSUPPORTED_MEDIA_TYPE`: `PUT` takes `application/json`, `PATCH` takes "
+        "`application/merge-patch+json`. Nothing is written.",
+        _error(
+            "UNSUPPORTED_MEDIA_TYPE",
+            "The request body must be sent as JSON (Content-Type: application/json), not "
+            "text/plain.",
+        ),
+    ),
+    "500": (
+        "`CONFIG_CORRUPT`: the stored file is not a usable config; the message says why, and a "
+        "`PUT` replaces it. `INTERNAL_ERROR`: a bug; the log has it under the correlation id.",
+        _error(
+            "CONFIG_CORRUPT",
+            "The stored config for device aa-bb-cc-dd-ee-ff is unusable: the file holds a JSON "
+            "array, not an object. Save a new config for this device to replace it.",
+        ),
+    ),
+    "503": (
+        "`STORAGE_UNAVAILABLE`: the configs directory is missing or unusable (permission "
+        "denied, read-only or full filesystem, I/O error); the message says which. Nothing "
+        "is written.",
+        _error(
+            "STORAGE_UNAVAILABLE",
+            "Config storage is unavailable: the configs filesystem is full.",
+        ),
+    ),
+}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from quart import Blueprint, Response
-from quart_schema import document_request, document_response, validate_response
+from quart_schema import document_request, document_response, tag, validate_response
 from werkzeug.routing import PathConverter
 
 from domain.model import DeviceConfig, MacAddress, StoredConfig
@@ -24,9 +24,15 @@ from entrypoints.conditional import is_not_modified, not_modified, validators, w
 from entrypoints.dependencies import resolve
 from entrypoints.errors import error_response
 from entrypoints.metrics import Metrics
-from entrypoints.openapi import VALIDATORS, conditional_get, describe
+from entrypoints.openapi import (
+    EXAMPLE_CONFIG,
+    EXAMPLE_CONTENT,
+    EXAMPLE_SUMMARY,
+    VALIDATORS,
+    conditional_get,
+    describe,
+)
 from entrypoints.schemas import (
-    MERGE_PATCH_MEDIA_TYPE,
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
@@ -35,8 +41,8 @@ from entrypoints.schemas import (
     ErrorOut,
     HealthOut,
     UnhealthyOut,
-    read_json,
     read_json_body,
+    read_merge_patch,
 )
 from entrypoints.settings import Settings
 
@@ -72,6 +78,8 @@ CONFIG_FILE_ROUTE = "/api/configs/<path:mac_address>.json"
 @blueprint.get("/api/configs")
 @validate_response(DeviceConfigListOut)
 @errors(503)
+@tag(["configs"])
+@describe(response_examples={200: {"configs": [EXAMPLE_SUMMARY], "count": 1}})
 async def list_configs() -> DeviceConfigListOut:
     """List all device configs.
 
@@ -95,7 +103,9 @@ def config_answer(stored: StoredConfig) -> ConfigAnswer:
 @blueprint.get(CONFIG_ROUTE)
 @validate_response(DeviceConfigOut)
 @errors(400, 404, 503)
+@tag(["configs"])
 @conditional_get
+@describe(response_examples={200: EXAMPLE_CONFIG})
 async def get_config(mac_address: str) -> ConfigAnswer | Response:
     """Get one device config with its summary fields.
 
@@ -114,7 +124,9 @@ async def get_config(mac_address: str) -> ConfigAnswer | Response:
 @blueprint.get(CONFIG_FILE_ROUTE)
 @document_response(DeviceConfigFileOut)
 @errors(400, 404, 503)
+@tag(["devices"])
 @conditional_get
+@describe(response_examples={200: EXAMPLE_CONTENT})
 async def get_config_file(mac_address: str) -> Response:
     """Download a device's config file (what devices fetch).
 
@@ -137,7 +149,13 @@ async def get_config_file(mac_address: str) -> Response:
 @document_request(DeviceConfigIn)
 @validate_response(DeviceConfigOut)
 @errors(400, 409, 412, 413, 415, 503)
-@describe(request_headers=("If-Match", "If-None-Match"), response_headers={200: VALIDATORS})
+@tag(["configs"])
+@describe(
+    request_headers=("If-Match", "If-None-Match"),
+    response_headers={200: VALIDATORS},
+    request_example={"content": EXAMPLE_CONTENT, "allow_overwrite": True},
+    response_examples={200: EXAMPLE_CONFIG},
+)
 async def put_config(mac_address: str) -> ConfigAnswer:
     """Create or replace a device config.
 
@@ -161,10 +179,13 @@ async def put_config(mac_address: str) -> ConfigAnswer:
 @document_request(DeviceConfigPatchIn)
 @validate_response(DeviceConfigOut)
 @errors(400, 404, 412, 413, 415, 503)
+@tag(["configs"])
 @describe(
     request_headers=("If-Match",),
     response_headers={200: VALIDATORS},
     request_media_type="application/merge-patch+json",
+    request_example={"enableOTA": False, "wifi": {"powerSave": "min_modem"}, "mqtt": None},
+    response_examples={200: EXAMPLE_CONFIG},
 )
 async def patch_config(mac_address: str) -> ConfigAnswer:
     """Change part of a device config with a JSON Merge Patch (RFC 7396).
@@ -175,17 +196,14 @@ async def patch_config(mac_address: str) -> ConfigAnswer:
     """
     with resolve(Metrics).operation("patch"):
         mac = MacAddress.parse(mac_address)
-        patch = await read_json(
-            MERGE_PATCH_MEDIA_TYPE,
-            "a JSON Merge Patch (application/merge-patch+json)",
-            required=True,
-        )
+        patch = await read_merge_patch()
         stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
     return config_answer(stored)
 
 
 @blueprint.delete(CONFIG_ROUTE)
 @errors(400, 404, 412, 503)
+@tag(["configs"])
 @describe(request_headers=("If-Match",), empty={204: "Deleted; no body."})
 async def delete_config(mac_address: str) -> Response:
     """Delete a device config. Answers `204` with no body; `If-Match` applies."""
@@ -199,6 +217,7 @@ async def delete_config(mac_address: str) -> Response:
 @blueprint.get("/api/health")
 @validate_response(HealthOut)
 @document_response(UnhealthyOut, 503)
+@tag(["service"])
 async def health() -> HealthOut | Response:
     """Health probe for Kubernetes (liveness and readiness).
 

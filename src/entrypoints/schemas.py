@@ -161,6 +161,18 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+async def read_merge_patch() -> dict[str, Any]:
+    """Read a JSON Merge Patch body. RFC 7396 allows any JSON value, but anything other than an
+    object replaces the whole config with a non-object, which is never a valid config: refuse it
+    here, before storage is touched, rather than after the merge."""
+    patch = await read_json(
+        MERGE_PATCH_MEDIA_TYPE, "a JSON Merge Patch (application/merge-patch+json)", required=True
+    )
+    if not isinstance(patch, dict):
+        raise _invalid("body", "A merge patch for a config must be a JSON object.")
+    return patch
+
+
 async def read_json_body(schema: type[T]) -> T:
     """Parse the request body strictly into `schema`.
 

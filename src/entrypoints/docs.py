@@ -1,0 +1,92 @@
+"""Interactive API docs: Swagger UI from this service's own files, so they work offline.
+
+The Swagger UI files come from the `flask-swagger-ui` package (its `dist` folder is Swagger UI's
+own build, pinned in pyproject.toml), so upgrading them is a version bump, not a hand copy.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from quart import Blueprint, Response, redirect
+from quart_schema import hide
+from werkzeug.exceptions import NotFound
+
+DOCS_PATH = "/api/docs"
+ASSETS_PATH = "/api/docs/assets"
+# The only files served, with their types: nothing else under the package can be reached.
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>IoT Support Backend API</title>
+  <link rel="stylesheet" href="{assets}/swagger-ui.css?v={version}">
+  <link rel="icon" type="image/png" href="{assets}/favicon-32x32.png?v={version}">
+  <style>body {{ margin: 0; background: #fafafa; }}</style>
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="{assets}/swagger-ui-bundle.js?v={version}"></script>
+  <script>
+    window.ui = SwaggerUIBundle({{
+      url: "/api/openapi.json",
+      dom_id: "#swagger-ui",
+      deepLinking: true,
+      layout: "BaseLayout",
+      presets: [SwaggerUIBundle.presets.apis],
+      showExtensions: true,
+      showCommonExtensions: true,
+      tryItOutEnabled: false
+    }});
+  </script>
+</body>
+</html>
+"""
+
+blueprint = Blueprint("docs", __name__)
+
+
+@functools.cache
+def swagger_ui_version() -> str:
+    return (resources.files("flask_swagger_ui") / "dist" / "VERSION").read_text().strip()
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return (resources.files("flask_swagger_ui") / "dist" / name).read_bytes()
+
+
+@blueprint.get(DOCS_PATH)
+@hide
+async def docs_page() -> Response:
+    page = PAGE.format(assets=ASSETS_PATH, version=swagger_ui_version())
+    return Response(page, content_type="text/html; charset=utf-8")
+
+
+@blueprint.get(f"{ASSETS_PATH}/<name>")
+@hide
+async def docs_asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise NotFound()
+    # The page asks for each file with `?v=<version>`, so a new version is a new URL.
+    return Response(
+        _asset(name),
+        content_type=ASSETS[name],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@blueprint.get(f"{DOCS_PATH}/")
+@blueprint.get(f"{DOCS_PATH}/swagger")
+@blueprint.get(f"{DOCS_PATH}/swagger/")
+@hide
+async def docs_elsewhere() -> Response:
+    """The trailing-slash form, and the previous service's docs URL."""
+    return redirect(DOCS_PATH, 301)  # type: ignore[return-value]
