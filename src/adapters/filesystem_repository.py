@@ -74,6 +74,28 @@ def encode_content(content: JsonObject) -> bytes:
     return msgspec.json.format(compact, indent=2) + b"\n"
 
 
+# What identifies a version of a file without reading it: mode, inode, size, and the change
+# times in nanoseconds. A writer that renames a new file in changes the inode; one that writes
+# in place changes size or mtime, and ctime in any case (even if it resets mtime afterwards).
+Signature = tuple[int, int, int, int, int]
+NO_SIGNATURE: Signature = (0, 0, 0, 0, 0)
+# Timestamps come from a coarse clock (a few milliseconds on Linux, the writing client's clock on
+# CephFS): two edits in one tick can share a signature. Like git's "racily clean" rule, an entry
+# changed this recently is read again rather than trusted.
+SETTLED_NS = 2_000_000_000
+BAD_NAME = "the name is not <mac>.json"
+SYMLINK = "it is a symbolic link, which is never followed"
+NOT_A_FILE = "it is not a regular file"
+
+
+def _signature(info: os.stat_result) -> Signature:
+    return (info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _settled(signature: Signature, now_ns: int) -> bool:
+    return max(signature[3], signature[4]) < now_ns - SETTLED_NS
+
+
 def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
     """Return the JSON object in stored bytes; raise `CorruptDeviceConfig` saying why not."""
     if not body.strip():
@@ -140,6 +162,13 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         self._stale_temp_seconds = stale_temp_seconds
         self._warned: dict[str, str] = {}
         self._check_task: asyncio.Future[None] | None = None
+        self._listing_cache: dict[str, tuple[Signature, DeviceConfigSummary | SkippedFile]] = {}
+        self._last_listing: ConfigListing | None = None
+        self._count_cache: tuple[Signature, int] = (NO_SIGNATURE, 0)
+        self._valid_documents: dict[MacAddress, Signature] = {}
+        self._listing_lock = asyncio.Lock()
+        self._listings_started = 0
+        self._latest_listing: tuple[int, ConfigListing | None] = (0, None)
         self._warned_lock = threading.Lock()
 
     @property
@@ -154,7 +183,18 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             raise _storage_unavailable(exc, f"creating {self._directory}") from exc
 
     async def list_summaries(self) -> ConfigListing:
-        return await asyncio.to_thread(self._list)
+        """One listing runs at a time; callers that arrive meanwhile share the next one, which
+        starts after they arrived, so none of them can miss a change made before it asked."""
+        arrived_after = self._listings_started
+        async with self._listing_lock:
+            finished_seq, finished = self._latest_listing
+            if finished is not None and finished_seq > arrived_after:
+                return finished
+            self._listings_started += 1
+            seq = self._listings_started
+            listing = await asyncio.to_thread(self._list)
+            self._latest_listing = (seq, listing)
+            return listing
 
     async def get(self, mac_address: MacAddress) -> StoredConfig:
         return await asyncio.to_thread(self._get, mac_address)
@@ -209,15 +249,29 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         return StoredConfig(DeviceConfig(mac_address, content), document)
 
     def _get_document(self, mac_address: MacAddress) -> ConfigDocument:
-        document, _ = self._load(mac_address)
-        return document
+        """The stored bytes, checked to be a JSON object; a file whose (settled) signature was
+        checked before is not parsed again, so a device fetch costs a read, not a parse."""
+        body, info = self._read(mac_address)
+        signature = _signature(info)
+        if self._valid_documents.get(mac_address) != signature or not _settled(
+            signature, time.time_ns()
+        ):
+            _decode(mac_address, body)
+            self._valid_documents[mac_address] = signature
+        return ConfigDocument(mac_address, body, info.st_mtime)
 
     def _load(self, mac_address: MacAddress) -> tuple[ConfigDocument, JsonObject]:
-        body, modified_at = self._read(mac_address)
-        content = _decode(mac_address, body)
-        return ConfigDocument(mac_address, body, modified_at), content
+        document, content, _ = self._load_with_signature(mac_address)
+        return document, content
 
-    def _read(self, mac_address: MacAddress) -> tuple[bytes, float]:
+    def _load_with_signature(
+        self, mac_address: MacAddress
+    ) -> tuple[ConfigDocument, JsonObject, Signature]:
+        body, info = self._read(mac_address)
+        content = _decode(mac_address, body)
+        return ConfigDocument(mac_address, body, info.st_mtime), content, _signature(info)
+
+    def _read(self, mac_address: MacAddress) -> tuple[bytes, os.stat_result]:
         path = self._path(mac_address)
         try:
             # O_NOFOLLOW: a symlink could point anywhere on the host; it is never served.
@@ -227,16 +281,12 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             raise DeviceConfigNotFound(str(mac_address)) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise _corrupt(
-                    mac_address,
-                    FileProblem.SYMLINK,
-                    "it is a symbolic link, which is never followed",
-                ) from None
+                raise _corrupt(mac_address, FileProblem.SYMLINK, SYMLINK) from None
             raise _storage_unavailable(exc, f"opening {path}") from exc
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise _corrupt(mac_address, FileProblem.NOT_A_FILE, "it is not a regular file")
+                raise _corrupt(mac_address, FileProblem.NOT_A_FILE, NOT_A_FILE)
             if info.st_size > self._max_file_bytes:
                 raise self._too_large(mac_address)
             with os.fdopen(fd, "rb", closefd=False) as stream:
@@ -247,7 +297,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             os.close(fd)
         if len(body) > self._max_file_bytes:
             raise self._too_large(mac_address)
-        return body, info.st_mtime
+        return body, info
 
     def _too_large(self, mac_address: MacAddress) -> CorruptDeviceConfig:
         limit = self._max_file_bytes
@@ -256,50 +306,89 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         )
 
     def _list(self) -> ConfigListing:
-        summaries: list[DeviceConfigSummary] = []
-        skipped: list[SkippedFile] = []
-        for name in self._scan():
+        """One directory scan and one `lstat` per entry; only entries whose stat signature
+        changed since the last listing (or changed too recently to trust) are read again."""
+        now_ns = time.time_ns()
+        previous = self._listing_cache
+        fresh: dict[str, tuple[Signature, DeviceConfigSummary | SkippedFile]] = {}
+        all_from_cache = True
+        for entry in self._scan_entries():
+            name = entry.name
             match = CONFIG_NAME.fullmatch(name)
             if match is None:
-                skipped.append(
-                    SkippedFile(name, FileProblem.BAD_NAME, "the name is not <mac>.json")
-                )
+                fresh[name] = (NO_SIGNATURE, SkippedFile(name, FileProblem.BAD_NAME, BAD_NAME))
                 continue
             try:
-                config = self._get(MacAddress(match["mac"])).config
-            except CorruptDeviceConfig as exc:
-                skipped.append(SkippedFile(name, exc.problem, exc.reason))
-            except DeviceConfigNotFound:
-                pass  # Deleted between the scan and the read: it is simply gone.
-            except StorageUnavailable as exc:
-                # One unreadable file must not hide the rest of the fleet.
-                skipped.append(SkippedFile(name, FileProblem.UNREADABLE, exc.reason))
-            else:
-                summaries.append(config.summary())
+                signature = _signature(entry.stat(follow_symlinks=False))
+            except FileNotFoundError:
+                continue  # Deleted since the scan: it is simply gone.
+            except OSError as exc:
+                reason = _storage_unavailable(exc, f"stat of {name}").reason
+                fresh[name] = (NO_SIGNATURE, SkippedFile(name, FileProblem.UNREADABLE, reason))
+                continue
+            cached = previous.get(name)
+            if cached is not None and cached[0] == signature and _settled(signature, now_ns):
+                fresh[name] = cached
+                continue
+            all_from_cache = False
+            outcome = self._summarise(name, MacAddress(match["mac"]), signature)
+            if outcome is not None:
+                fresh[name] = outcome
+        self._listing_cache = fresh
+        if all_from_cache and fresh.keys() == previous.keys() and self._last_listing is not None:
+            return self._last_listing
+        summaries = [o for _, o in fresh.values() if isinstance(o, DeviceConfigSummary)]
+        skipped = [o for _, o in fresh.values() if isinstance(o, SkippedFile)]
         self._warn_once(skipped)
-        summaries.sort(key=lambda summary: summary.mac_address)
-        return ConfigListing(tuple(summaries), tuple(skipped))
+        summaries.sort(key=lambda summary: summary.mac_address.value)
+        self._last_listing = ConfigListing(tuple(summaries), tuple(skipped))
+        return self._last_listing
+
+    def _summarise(
+        self, name: str, mac_address: MacAddress, signature: Signature
+    ) -> tuple[Signature, DeviceConfigSummary | SkippedFile] | None:
+        """Read one entry for the listing: its summary, or why it is skipped (None: gone)."""
+        mode = signature[0]
+        if stat.S_ISLNK(mode):
+            return signature, SkippedFile(name, FileProblem.SYMLINK, SYMLINK)
+        if not stat.S_ISREG(mode):
+            return signature, SkippedFile(name, FileProblem.NOT_A_FILE, NOT_A_FILE)
+        try:
+            _, content, read_signature = self._load_with_signature(mac_address)
+        except CorruptDeviceConfig as exc:
+            return signature, SkippedFile(name, exc.problem, exc.reason)
+        except DeviceConfigNotFound:
+            return None
+        except StorageUnavailable as exc:
+            # One unreadable file must not hide the rest of the fleet.
+            return NO_SIGNATURE, SkippedFile(name, FileProblem.UNREADABLE, exc.reason)
+        # Keyed by the signature of the file actually read (fstat), so the cached summary
+        # always belongs to the bytes it came from.
+        return read_signature, DeviceConfig(mac_address, content).summary()
 
     def _scan(self) -> list[str]:
-        """Names in the directory, less hidden ones (our temp files, editors' swap files).
+        return [entry.name for entry in self._scan_entries()]
+
+    def _scan_entries(self) -> list[os.DirEntry[str]]:
+        """Entries of the directory, less hidden ones (our temp files, editors' swap files).
 
         Temp files seen on the way are swept when stale, so a crash's debris goes away without
         a restart, at no extra cost while there is none.
         """
         try:
             with os.scandir(self._directory) as entries:
-                names: list[str] = []
+                visible: list[os.DirEntry[str]] = []
                 temp_files: list[os.DirEntry[str]] = []
                 for entry in entries:
                     if not entry.name.startswith("."):
-                        names.append(entry.name)
+                        visible.append(entry)
                     elif TEMP_NAME.fullmatch(entry.name):
                         temp_files.append(entry)
         except OSError as exc:
             raise _storage_unavailable(exc, f"listing {self._directory}") from exc
         if temp_files:
             self._sweep(temp_files)
-        return names
+        return visible
 
     def sweep_stale_temp_files(self) -> int:
         """Remove temp files that a crashed writer left behind; return how many were removed."""
@@ -340,7 +429,18 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             self._warned = current
 
     def _count(self) -> int:
-        return sum(1 for name in self._scan() if CONFIG_NAME.fullmatch(name))
+        """Entries named like a config. Any create, delete or rename in the directory changes
+        its signature, so an unchanged (and settled) directory keeps the last count."""
+        try:
+            signature = _signature(os.stat(self._directory))
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"checking {self._directory}") from exc
+        cached_signature, count = self._count_cache
+        if signature == cached_signature and _settled(signature, time.time_ns()):
+            return count
+        count = sum(1 for name in self._scan() if CONFIG_NAME.fullmatch(name))
+        self._count_cache = (signature, count)
+        return count
 
     def _check(self) -> None:
         try:
@@ -374,10 +474,10 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         """The stored bytes for a condition to judge (unparsed: a corrupt file still has a
         revision), or None when there is no config."""
         try:
-            body, modified_at = self._read(mac_address)
+            body, info = self._read(mac_address)
         except DeviceConfigNotFound:
             return None
-        return ConfigDocument(mac_address, body, modified_at)
+        return ConfigDocument(mac_address, body, info.st_mtime)
 
     @contextmanager
     def _locked(self, mac_address: MacAddress) -> Iterator[None]:

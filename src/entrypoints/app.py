@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
 import punq
-from quart import Quart
+from quart import Quart, Response, request
 from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
+from domain.errors import DomainError
+from domain.use_cases import ListDeviceConfigs
 from entrypoints import docs, metrics, routes
 from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
-from entrypoints.dependencies import attach_container
+from entrypoints.dependencies import attach_container, resolve
 from entrypoints.errors import register_error_handlers
 from entrypoints.logs import log_requests
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import ServiceOpenAPIProvider
 from entrypoints.settings import Settings
 from entrypoints.version import service_version
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Configuration files for a fleet of ESP32 devices, one JSON object per device, named by the
@@ -73,4 +81,50 @@ def create_app(container: punq.Container) -> Quart:
         ],
         expose_headers=[REQUEST_ID_HEADER, *VALIDATOR_HEADERS],
     )
+    only_for_browsers(app)
+    warm_up_in_the_background(app)
     return app
+
+
+def warm_up_in_the_background(app: Quart) -> None:
+    """List once at start, so the first admin's list does not pay for reading every file. The
+    server is healthy meanwhile: devices fetch their files directly."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def list_once() -> None:
+        try:
+            await resolve(ListDeviceConfigs).execute()
+        except DomainError as error:
+            logger.info("start-up listing skipped: %s", error.message)
+
+    async def start() -> None:
+        # Created inside the app context, whose context variables the task inherits.
+        tasks.append(asyncio.get_running_loop().create_task(list_once()))
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.before_serving(start)
+    app.after_serving(stop)
+
+
+def only_for_browsers(app: Quart) -> None:
+    """Run quart-cors' response hook only for requests that carry an Origin (browsers).
+
+    Devices and scripts never send one, and the hook re-reads its whole configuration on every
+    call: a tenth of a device fetch's cost. `Vary: Origin` is still set on every answer, so a
+    cache never hands an answer made without CORS headers to a browser.
+    """
+    apply_cors = app.after_request_funcs[None].pop()
+
+    async def cors_when_asked(response: Response) -> Response:
+        if "Origin" not in request.headers:
+            response.vary.add("Origin")
+            return response
+        answered: Response = await apply_cors(response)
+        return answered
+
+    app.after_request(cors_when_asked)

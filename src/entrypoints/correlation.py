@@ -40,5 +40,6 @@ class CorrelationIdFilter(logging.Filter):
     """Adds `correlation_id` to every log record ("-" outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.correlation_id = correlation_id() if has_request_context() else "-"
+        if not hasattr(record, "correlation_id"):  # the access log passes it already
+            record.correlation_id = correlation_id() if has_request_context() else "-"
         return True

@@ -55,7 +55,9 @@ def log_requests(app: Quart, *, trust_proxy_headers: bool) -> None:
     """Write one access line per request, after the response is made."""
 
     async def access(response: Response) -> Response:
+        identifier = correlation_id()
         fields = {
+            "correlation_id": identifier,
             "method": request.method,
             "route": request_route(),
             "path": request.path,
@@ -72,7 +74,7 @@ def log_requests(app: Quart, *, trust_proxy_headers: bool) -> None:
             fields["duration_ms"],
             fields["bytes"],
             fields["client"],
-            correlation_id(),
+            identifier,
             extra=fields,
         )
         return response

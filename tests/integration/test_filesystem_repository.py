@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from adapters import filesystem_repository
 from adapters.filesystem_repository import TEMP_NAME, FilesystemDeviceConfigRepository
 from domain.errors import (
     CorruptDeviceConfig,
@@ -454,3 +455,105 @@ def test_temp_file_names_match_the_sweep_pattern(tmp_path: Path) -> None:
         repository._save(A, b"{}\n", True, ANY_STATE)
     assert len(seen) == 1
     assert TEMP_NAME.fullmatch(seen[0])
+
+
+# The listing cache: never stale, and no rereading of what has not changed
+
+
+@pytest.fixture
+def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust signatures immediately, so these tests exercise the signature itself rather than
+    the re-read-what-changed-recently rule."""
+    monkeypatch.setattr("adapters.filesystem_repository.SETTLED_NS", -(10**12))
+
+
+def names_read(
+    repository: FilesystemDeviceConfigRepository, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    reads: list[str] = []
+    real = repository._load_with_signature
+
+    def counting(mac_address: MacAddress) -> Any:
+        reads.append(str(mac_address))
+        return real(mac_address)
+
+    monkeypatch.setattr(repository, "_load_with_signature", counting)
+    return reads
+
+
+@pytest.mark.usefixtures("settled_at_once")
+async def test_an_unchanged_listing_reads_no_file_again(
+    repository: FilesystemDeviceConfigRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await repository.save(DeviceConfig(A, {"deviceName": "a"}))
+    await repository.save(DeviceConfig(B, {"deviceName": "b"}))
+    first = await repository.list_summaries()
+    reads = names_read(repository, monkeypatch)
+    second = await repository.list_summaries()
+    assert reads == []
+    assert second is first
+
+
+@pytest.mark.usefixtures("settled_at_once")
+async def test_an_in_place_edit_with_the_same_size_and_mtime_is_seen(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await repository.save(DeviceConfig(A, {"deviceName": "aaaa"}))
+    await repository.save(DeviceConfig(B, {"deviceName": "bbbb"}))
+    await repository.list_summaries()
+    path = tmp_path / f"{A}.json"
+    before = path.stat()
+    with path.open("r+b") as stream:  # same inode, same size
+        stream.write(path.read_bytes().replace(b"aaaa", b"cccc"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back
+    reads = names_read(repository, monkeypatch)
+
+    listing = await repository.list_summaries()
+
+    assert [s.device_name for s in listing.summaries] == ["cccc", "bbbb"]
+    assert reads == [str(A)]
+
+
+async def test_files_changed_in_the_last_seconds_are_always_read_again(
+    repository: FilesystemDeviceConfigRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await repository.save(DeviceConfig(A, {"deviceName": "a"}))
+    await repository.list_summaries()
+    reads = names_read(repository, monkeypatch)
+    await repository.list_summaries()
+    assert reads == [str(A)]
+
+
+@pytest.mark.usefixtures("settled_at_once")
+async def test_count_follows_creates_and_deletes(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    assert await repository.count() == 0
+    await repository.save(DeviceConfig(A, {}))
+    assert await repository.count() == 1
+    (tmp_path / f"{B}.json").write_text("{}")
+    assert await repository.count() == 2
+    await repository.delete(A)
+    assert await repository.count() == 1
+
+
+@pytest.mark.usefixtures("settled_at_once")
+async def test_a_validated_document_is_not_parsed_again_until_it_changes(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    parsed: list[bytes] = []
+    real_decode = filesystem_repository._decode
+
+    def counting(mac_address: MacAddress, body: bytes) -> Any:
+        parsed.append(body)
+        return real_decode(mac_address, body)
+
+    monkeypatch.setattr(filesystem_repository, "_decode", counting)
+    await repository.get_document(A)
+    await repository.get_document(A)
+    assert len(parsed) == 1
+
+    path = tmp_path / f"{A}.json"
+    path.write_bytes(b"[1]" + b" " * (path.stat().st_size - 3))  # same size, now invalid
+    with pytest.raises(CorruptDeviceConfig):
+        await repository.get_document(A)

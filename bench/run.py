@@ -1,0 +1,423 @@
+"""Benchmark: the real iot-support against a bare Quart route and nginx, at several fleet sizes.
+
+For each size N it generates N configs with ../shared/bench/gen_configs.py, starts the real
+`iot-support`, a bare Quart app (the framework floor) and nginx on loopback, drives each scenario
+with wrk from a separate process, and reads each server's CPU time from /proc/<pid>/stat before
+and after. It prints a Markdown table and writes it, with a chart, to bench/results/.
+
+    python bench/run.py [--sizes 200,2000,20000] [--seconds 4] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+GENERATOR = HERE.parents[1] / "shared" / "bench" / "gen_configs.py"
+SERVER = Path(sys.executable).with_name("iot-support")
+TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE = 1000  # MACs the request lists cycle through
+
+
+@dataclass
+class Result:
+    scenario: str
+    size: int
+    requests: int = 0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: int = 0
+    cpu_ms: float = 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_ms / self.requests if self.requests else float("nan")
+
+
+@dataclass
+class SizeReport:
+    size: int
+    results: list[Result] = field(default_factory=list)
+    startup_s: float = 0.0
+    rss_mb: float = 0.0
+
+    def get(self, scenario: str) -> Result:
+        return next(r for r in self.results if r.scenario == scenario)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_ms(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (whole thread group)
+    return total * 1000 / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.monotonic() - started
+        time.sleep(0.01)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def process(
+    command: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def nginx(directory: Path, work: Path) -> Iterator[tuple[str, list[int]]]:
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    config = work / "nginx.conf"
+    config.write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /api/configs/ {{ alias {directory}/; default_type application/json; }}
+    }}
+}}
+""")
+    with process([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(config)]) as master:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(base, timeout=1)
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not start")
+            time.sleep(0.02)
+        children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+        yield base, [master.pid, *map(int, children)]
+
+
+def run_wrk(
+    url: str, lines: list[str], body: Path, work: Path, seconds: float, connections: int
+) -> tuple[int, float, float, float, int]:
+    request_file = work / "requests.tsv"
+    request_file.write_text("\n".join(lines) + "\n")
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "--timeout",
+        "30s",
+        "-s",
+        str(HERE / "requests.lua"),
+        url,
+        "--",
+        str(request_file),
+        str(body),
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    if m := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        errors += sum(int(g) for g in m.groups())
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return requests, rps, percentile("50"), percentile("99"), errors
+
+
+def etag(path: Path) -> str:
+    return '"' + hashlib.sha256(path.read_bytes()).hexdigest()[:32] + '"'
+
+
+def measure(
+    name: str,
+    size: int,
+    url: str,
+    pids: list[int],
+    lines: list[str],
+    body: Path,
+    work: Path,
+    seconds: float,
+    connections: int,
+) -> Result:
+    run_wrk(url, lines, body, work, 1, connections)  # warm-up, not counted
+    before = cpu_ms(pids)
+    requests, rps, p50, p99, errors = run_wrk(url, lines, body, work, seconds, connections)
+    used = cpu_ms(pids) - before
+    result = Result(name, size, requests, rps, p50, p99, errors, used)
+    print(
+        f"  {name:<18} {rps:>9.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
+        f"errors {errors:>4}  cpu {result.cpu_ms_per_request:7.3f} ms/req",
+        flush=True,
+    )
+    return result
+
+
+def bench_size(size: int, seconds: float, connections: int, body: Path) -> SizeReport:
+    report = SizeReport(size)
+    with tempfile.TemporaryDirectory(prefix="iot-bench-") as temp:
+        work = Path(temp)
+        configs = work / "configs"
+        subprocess.run(
+            [sys.executable, str(GENERATOR), str(configs), str(size), "42"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        macs = sorted(p.name.removesuffix(".json") for p in configs.glob("*.json"))
+        sample = random.Random(7).sample(macs, min(SAMPLE, len(macs)))
+        one = work / "one.json"
+        one.write_bytes((configs / f"{sample[0]}.json").read_bytes())
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "ESP32_CONFIGS_DIR": str(configs),
+        }
+        with process([str(SERVER)], env) as server:
+            base = f"http://127.0.0.1:{port}"
+            report.startup_s = wait_until_up(f"{base}/api/health", server)
+            # Waits for the start-up listing to finish, so it is not billed to the first scenario.
+            httpx.get(f"{base}/api/configs", timeout=120).raise_for_status()
+            pids = [server.pid]
+            fetch = [f"GET\t/api/configs/{m}.json" for m in sample]
+            poll = [
+                f"GET\t/api/configs/{m}.json\tIf-None-Match: {etag(configs / f'{m}.json')}"
+                for m in sample
+            ]
+            scenarios = [
+                ("device fetch", fetch),
+                ("304 poll", poll),
+                ("admin get", [f"GET\t/api/configs/{m}" for m in sample]),
+                ("list", ["GET\t/api/configs"]),
+                ("health", ["GET\t/api/health"]),
+                ("metrics", ["GET\t/metrics"]),
+                ("save spread", [f"PUT\t/api/configs/{m}" for m in sample]),
+                ("save one", [f"PUT\t/api/configs/{sample[0]}"]),
+            ]
+            for name, lines in scenarios:
+                report.results.append(
+                    measure(name, size, base, pids, lines, body, work, seconds, connections)
+                )
+            report.rss_mb = rss_mb(server.pid)
+
+        floor_port = free_port()
+        with process(
+            [sys.executable, str(HERE / "floor_app.py"), "127.0.0.1", str(floor_port), str(one)]
+        ) as floor:
+            floor_url = f"http://127.0.0.1:{floor_port}"
+            wait_until_up(f"{floor_url}/floor", floor)
+            report.results.append(
+                measure(
+                    "floor (bare Quart)",
+                    size,
+                    floor_url,
+                    [floor.pid],
+                    ["GET\t/floor"],
+                    body,
+                    work,
+                    seconds,
+                    connections,
+                )
+            )
+
+        with nginx(configs, work) as (nginx_url, nginx_pids):
+            report.results.append(
+                measure(
+                    "nginx fetch",
+                    size,
+                    nginx_url,
+                    nginx_pids,
+                    fetch,
+                    body,
+                    work,
+                    seconds,
+                    connections,
+                )
+            )
+    return report
+
+
+TARGETS = {  # scenario: (ratio to the floor at 200, at 20,000)
+    "device fetch": (1.25, 1.25),
+    "304 poll": (1.25, 1.25),
+    "admin get": (1.5, 1.5),
+    "list": (4, 100),
+    "health": (1.3, 1.3),
+    "metrics": (None, 5),
+}
+
+
+def markdown(reports: list[SizeReport], seconds: float, connections: int) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.node()}; {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}; wrk, 1 thread, {connections} connections, "
+        f"{seconds:g} s per scenario after a 1 s warm-up; CPU from /proc/<pid>/stat.",
+        "Ratios are to the floor (a bare Quart route on hypercorn) measured in the same run.",
+        "",
+    ]
+    for report in reports:
+        floor = report.get("floor (bare Quart)").cpu_ms_per_request
+        nginx_fetch = report.get("nginx fetch").cpu_ms_per_request
+        lines += [
+            f"## {report.size} configs",
+            "",
+            f"Start-up to healthy {report.startup_s:.2f} s; resident memory after the run "
+            f"{report.rss_mb:.1f} MB; device fetch costs "
+            f"{report.get('device fetch').cpu_ms_per_request / nginx_fetch:.1f}x nginx's CPU.",
+            "",
+            "| scenario | req/s | p50 ms | p99 ms | errors | CPU ms/req | x floor | target |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in report.results:
+            low, high = TARGETS.get(r.scenario, (None, None))
+            target = high if report.size >= 20_000 else low
+            if r.scenario.startswith("save"):
+                target_text = "3x + fsync"
+            else:
+                target_text = f"<= {target:g}x" if target else ""
+            lines.append(
+                f"| {r.scenario} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | "
+                f"{r.cpu_ms_per_request:.3f} | {r.cpu_ms_per_request / floor:.2f} | {target_text} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(reports: list[SizeReport], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r.size for r in reports]
+    figure, axes = plt.subplots(figsize=(9, 6))
+    for scenario in [r.scenario for r in reports[0].results]:
+        values = [report.get(scenario).cpu_ms_per_request for report in reports]
+        axes.plot(sizes, values, marker="o", label=scenario)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("configs in the directory")
+    axes.set_ylabel("server CPU ms per request")
+    axes.set_title("iot-support: server CPU per request, by scenario and fleet size")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="200,2000,20000")
+    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"bench: {tool} is missing (scripts/bench.sh installs it)")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as body_file:
+        body_file.write(
+            subprocess.run(
+                [sys.executable, str(GENERATOR), "--body", "3"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+    body = Path(body_file.name)
+    reports = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"{size} configs", flush=True)
+        reports.append(bench_size(size, args.seconds, args.connections, body))
+    body.unlink()
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown(reports, args.seconds, args.connections)
+    (args.out / "results.md").write_text(table)
+    (args.out / "results.json").write_text(
+        json.dumps(
+            [
+                {**r.__dict__, "cpu_ms_per_request": r.cpu_ms_per_request}
+                for report in reports
+                for r in report.results
+            ],
+            indent=1,
+        )
+    )
+    chart(reports, args.out / "cpu_per_request.png")
+    print()
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
