@@ -18,10 +18,11 @@ from domain.model import (
     ConfigListing,
     DeviceConfig,
     MacAddress,
+    NotifierStats,
     StoredConfig,
     WriteCondition,
 )
-from domain.ports import DeviceConfigRepository
+from domain.ports import DeviceConfigRepository, Notifier
 
 
 class InMemoryDeviceConfigRepository(DeviceConfigRepository):
@@ -100,3 +101,23 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
 
     async def check(self) -> None:
         self._available()
+
+
+class RecordingNotifier(Notifier):
+    """Remembers every config it was told about."""
+
+    def __init__(self) -> None:
+        self.saved: list[StoredConfig] = []
+        self.running = False
+
+    async def config_saved(self, stored: StoredConfig) -> None:
+        self.saved.append(stored)
+
+    async def start(self) -> None:
+        self.running = True
+
+    async def stop(self) -> None:
+        self.running = False
+
+    def stats(self) -> NotifierStats:
+        return NotifierStats(connected=self.running, published=len(self.saved))

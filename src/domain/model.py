@@ -181,3 +181,13 @@ class StorageStatus:
     """Whether storage is usable; `problem` says why not."""
 
     problem: StorageUnavailable | None = None
+
+
+@attrs.frozen
+class NotifierStats:
+    """What a notifier has done so far, for metrics: messages sent, failed, dropped."""
+
+    connected: bool = False
+    published: int = 0
+    failed: int = 0
+    dropped: int = 0

@@ -11,6 +11,7 @@ from domain.model import (
     ConfigListing,
     DeviceConfig,
     MacAddress,
+    NotifierStats,
     StoredConfig,
     WriteCondition,
 )
@@ -88,4 +89,24 @@ class DeviceConfigRepository(Protocol):
 
     async def check(self) -> None:
         """Return when the storage can be used; raise `StorageUnavailable` saying why not."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells devices that their config changed. Best effort: it must never fail or slow a save."""
+
+    async def config_saved(self, stored: StoredConfig) -> None:
+        """Announce a saved config. Returns at once; never raises for a delivery problem."""
+        ...
+
+    async def start(self) -> None:
+        """Begin delivering (connect in the background). Returns at once."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop delivering and release connections, within a few seconds at most."""
+        ...
+
+    def stats(self) -> NotifierStats:
+        """Counts so far, for metrics."""
         ...

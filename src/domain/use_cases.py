@@ -16,7 +16,7 @@ from domain.model import (
     StoredConfig,
     WriteCondition,
 )
-from domain.ports import DeviceConfigRepository
+from domain.ports import DeviceConfigRepository, Notifier
 
 
 class _RepositoryUseCase:
@@ -43,8 +43,17 @@ class GetConfigDocument(_RepositoryUseCase):
         return await self._repository.get_document(mac_address)
 
 
-class SaveDeviceConfig(_RepositoryUseCase):
-    """Create or replace a config; with `allow_overwrite=False`, create only."""
+class _NotifyingUseCase:
+    """Base of the use cases that save: the repository, and the notifier told after a save."""
+
+    def __init__(self, repository: DeviceConfigRepository, notifier: Notifier) -> None:
+        self._repository = repository
+        self._notifier = notifier
+
+
+class SaveDeviceConfig(_NotifyingUseCase):
+    """Create or replace a config; with `allow_overwrite=False`, create only. Devices are told
+    once the save is durable, never for a refused or failed one."""
 
     async def execute(
         self,
@@ -53,10 +62,12 @@ class SaveDeviceConfig(_RepositoryUseCase):
         allow_overwrite: bool = True,
         condition: WriteCondition = ANY_STATE,
     ) -> StoredConfig:
-        return await self._repository.save(config, overwrite=allow_overwrite, condition=condition)
+        stored = await self._repository.save(config, overwrite=allow_overwrite, condition=condition)
+        await self._notifier.config_saved(stored)
+        return stored
 
 
-class PatchDeviceConfig(_RepositoryUseCase):
+class PatchDeviceConfig(_NotifyingUseCase):
     """Change part of a stored config with a JSON Merge Patch (RFC 7396).
 
     The result must still be a JSON object (`InvalidDeviceConfig` otherwise); the read, the merge
@@ -69,10 +80,14 @@ class PatchDeviceConfig(_RepositoryUseCase):
         def merge(current: DeviceConfig) -> DeviceConfig:
             return DeviceConfig(mac_address, apply_merge_patch(current.content, patch))
 
-        return await self._repository.update(mac_address, merge, condition=condition)
+        stored = await self._repository.update(mac_address, merge, condition=condition)
+        await self._notifier.config_saved(stored)
+        return stored
 
 
 class DeleteDeviceConfig(_RepositoryUseCase):
+    """Delete a config. Devices are not told: one would only restart to find nothing."""
+
     async def execute(
         self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
     ) -> None:

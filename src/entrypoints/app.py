@@ -12,6 +12,7 @@ from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
 from domain.errors import DomainError
+from domain.ports import Notifier
 from domain.use_cases import ListDeviceConfigs
 from entrypoints import docs, metrics, routes
 from entrypoints.conditional import VALIDATOR_HEADERS
@@ -83,6 +84,9 @@ def create_app(container: punq.Container) -> Quart:
     )
     only_for_browsers(app)
     warm_up_in_the_background(app)
+    notifier = container.resolve(Notifier)
+    app.before_serving(notifier.start)
+    app.after_serving(notifier.stop)
     return app
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import punq
 
 from adapters.filesystem_repository import FilesystemDeviceConfigRepository
-from domain.ports import DeviceConfigRepository
+from adapters.mqtt_notifier import MqttNotifier, MqttOptions
+from adapters.silent_notifier import SilentNotifier
+from domain.ports import DeviceConfigRepository, Notifier
 from domain.use_cases import (
     CheckStorage,
     CountDeviceConfigs,
@@ -17,7 +22,7 @@ from domain.use_cases import (
     SaveDeviceConfig,
 )
 from entrypoints.metrics import Metrics
-from entrypoints.settings import Settings
+from entrypoints.settings import MqttSettings, Settings
 from entrypoints.version import service_version
 
 USE_CASES = (
@@ -33,19 +38,42 @@ USE_CASES = (
 
 
 def bootstrap(
-    settings: Settings, *, repository: DeviceConfigRepository | None = None
+    settings: Settings,
+    *,
+    repository: DeviceConfigRepository | None = None,
+    notifier: Notifier | None = None,
 ) -> punq.Container:
-    """Wire the service from its settings; tests may pass a fake `repository` instead."""
+    """Wire the service from its settings; tests may pass a fake `repository` or `notifier`."""
     if repository is None:
         filesystem = FilesystemDeviceConfigRepository(settings.configs_dir)
         if settings.create_configs_dir:
             filesystem.create_directory()
         filesystem.sweep_stale_temp_files()
         repository = filesystem
+    if notifier is None:
+        notifier = mqtt_notifier(settings.mqtt) if settings.mqtt else SilentNotifier()
     container = punq.Container()
     container.register(Settings, instance=settings)
     container.register(DeviceConfigRepository, instance=repository)
+    container.register(Notifier, instance=notifier)
     for use_case in USE_CASES:
         container.register(use_case)
-    container.register(Metrics, instance=Metrics(service_version()))
+    container.register(Metrics, instance=Metrics(service_version(), notifier.stats))
     return container
+
+
+def mqtt_notifier(mqtt: MqttSettings) -> MqttNotifier:
+    # Each replica needs its own client id, or the broker would drop one when the other connects.
+    client_id = f"iot-support-{socket.gethostname()}-{os.getpid()}"
+    return MqttNotifier(
+        MqttOptions(
+            host=mqtt.host,
+            port=mqtt.port,
+            client_id=client_id,
+            topic_prefix=mqtt.topic_prefix,
+            tls=mqtt.tls,
+            ca_file=mqtt.ca_file,
+            username=mqtt.username,
+            password=mqtt.password,
+        )
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import (
@@ -15,12 +15,14 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 from quart import Blueprint, Quart, Response, g, request
 from quart_schema import hide
 
 from domain.errors import StorageUnavailable
-from domain.model import SkippedFile
+from domain.model import NotifierStats, SkippedFile
 from domain.use_cases import CountDeviceConfigs
 from entrypoints.dependencies import resolve
 from entrypoints.errors import classify
@@ -34,8 +36,13 @@ UNMATCHED_ROUTE = "<unmatched>"
 class Metrics:
     """The service's metrics. One instance per app, so test apps never share counters."""
 
-    def __init__(self, version: str = "unknown") -> None:
+    def __init__(
+        self,
+        version: str = "unknown",
+        notifier_stats: Callable[[], NotifierStats] = NotifierStats,
+    ) -> None:
         self.registry = registry = CollectorRegistry()
+        registry.register(NotifierCollector(notifier_stats))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         Gauge(
@@ -149,6 +156,27 @@ class Metrics:
         app.before_request(started)
         app.after_request(finished)
         app.teardown_request(done)
+
+
+class NotifierCollector(Collector):
+    """The notifier's counts, read when scraped."""
+
+    def __init__(self, stats: Callable[[], NotifierStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield GaugeMetricFamily(
+            "iot_mqtt_connected",
+            "1 while connected to the MQTT broker.",
+            value=int(stats.connected),
+        )
+        for name, value, text in (
+            ("published", stats.published, "Config updates published (both topics)."),
+            ("failed", stats.failed, "Publishes interrupted by a broker problem (retried)."),
+            ("dropped", stats.dropped, "Updates dropped because the queue was full."),
+        ):
+            yield CounterMetricFamily(f"iot_mqtt_messages_{name}", text, value=value)
 
 
 def request_route() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -16,6 +17,19 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 class SettingsError(ValueError):
     """A setting is malformed; the message names the variable and says what it must be."""
+
+
+@attrs.frozen
+class MqttSettings:
+    """Where to announce saved configs; absent when `MQTT_URL` is unset (feature off)."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    topic_prefix: str = "iotsupport"
 
 
 @attrs.frozen
@@ -33,6 +47,7 @@ class Settings:
     health_timeout_seconds: float = 1.0
     log_format: str = "text"
     trust_proxy_headers: bool = False
+    mqtt: MqttSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -53,6 +68,7 @@ class Settings:
             log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
             trust_proxy_headers=_choice(env, "TRUST_PROXY_HEADERS", ("false", "true"), "false")
             == "true",
+            mqtt=_mqtt(env),
         )
 
 
@@ -123,3 +139,48 @@ def _log_level(env: Mapping[str, str]) -> str:
     if level not in _LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL={text!r} is not one of {', '.join(_LOG_LEVELS)}.")
     return level
+
+
+_MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+def _mqtt(env: Mapping[str, str]) -> MqttSettings | None:
+    url = _text(env, "MQTT_URL")
+    others = ("MQTT_USERNAME", "MQTT_PASSWORD", "MQTT_CA_FILE", "MQTT_TOPIC_PREFIX")
+    if url is None:
+        for name in others:
+            if env.get(name):
+                raise SettingsError(f"{name} is set but MQTT_URL is not; set MQTT_URL too.")
+        return None
+    expected = "like mqtt://broker:1883 or mqtts://broker:8883"
+    parsed = urlsplit(url)
+    if parsed.scheme not in _MQTT_DEFAULT_PORTS or not parsed.hostname:
+        raise SettingsError(f"MQTT_URL={url!r} is not a broker address {expected}.")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment or parsed.username:
+        raise SettingsError(
+            f"MQTT_URL={url!r} may hold only a scheme, host and port ({expected}); "
+            "credentials go in MQTT_USERNAME and MQTT_PASSWORD."
+        )
+    try:
+        port = parsed.port or _MQTT_DEFAULT_PORTS[parsed.scheme]
+    except ValueError:
+        raise SettingsError(f"MQTT_URL={url!r} has an invalid port.") from None
+    tls = parsed.scheme == "mqtts"
+    username, password = _text(env, "MQTT_USERNAME"), env.get("MQTT_PASSWORD")
+    if password and username is None:
+        raise SettingsError("MQTT_PASSWORD is set but MQTT_USERNAME is not.")
+    ca_text = _text(env, "MQTT_CA_FILE")
+    ca_file = None
+    if ca_text is not None:
+        if not tls:
+            raise SettingsError("MQTT_CA_FILE is set but MQTT_URL is not mqtts://.")
+        ca_file = Path(ca_text)
+        if not ca_file.is_file():
+            raise SettingsError(f"MQTT_CA_FILE={ca_text!r} is not a readable file.")
+    prefix = _text(env, "MQTT_TOPIC_PREFIX") or "iotsupport"
+    if any(c in prefix for c in "+#\0") or prefix.startswith("/") or prefix.endswith("/"):
+        raise SettingsError(
+            f"MQTT_TOPIC_PREFIX={prefix!r} must be a plain topic path: no +, # or NUL, "
+            "and no leading or trailing /."
+        )
+    return MqttSettings(parsed.hostname, port, tls, username, password or None, ca_file, prefix)

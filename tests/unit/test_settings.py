@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.settings import MqttSettings, Settings, SettingsError
 
 
 def test_defaults_match_the_contract() -> None:
@@ -65,3 +65,60 @@ def test_malformed_setting_is_refused_naming_the_variable(env: dict[str, str], n
     message = str(caught.value)
     assert message.startswith(named)
     assert "\n" not in message
+
+
+def test_mqtt_is_off_without_a_url() -> None:
+    assert Settings.from_env({}).mqtt is None
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"MQTT_URL": "mqtt://broker"}, MqttSettings("broker", 1883, False)),
+        ({"MQTT_URL": "mqtts://broker"}, MqttSettings("broker", 8883, True)),
+        (
+            {
+                "MQTT_URL": "mqtt://10.0.0.5:1884",
+                "MQTT_USERNAME": "iot",
+                "MQTT_PASSWORD": "pw",
+                "MQTT_TOPIC_PREFIX": "home/iot",
+            },
+            MqttSettings("10.0.0.5", 1884, False, "iot", "pw", topic_prefix="home/iot"),
+        ),
+    ],
+)
+def test_mqtt_settings_are_read(env: dict[str, str], expected: MqttSettings) -> None:
+    assert Settings.from_env(env).mqtt == expected
+
+
+def test_mqtt_ca_file_must_exist_and_go_with_mqtts(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = Settings.from_env({"MQTT_URL": "mqtts://b", "MQTT_CA_FILE": str(ca)})
+    assert settings.mqtt is not None
+    assert settings.mqtt.ca_file == ca
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MQTT_URL": "http://broker"}, "MQTT_URL"),
+        ({"MQTT_URL": "broker:1883"}, "MQTT_URL"),
+        ({"MQTT_URL": "mqtt://"}, "MQTT_URL"),
+        ({"MQTT_URL": "mqtt://broker:port"}, "MQTT_URL"),
+        ({"MQTT_URL": "mqtt://user:pw@broker"}, "MQTT_URL"),
+        ({"MQTT_URL": "mqtt://broker/topic"}, "MQTT_URL"),
+        ({"MQTT_USERNAME": "iot"}, "MQTT_USERNAME"),
+        ({"MQTT_URL": "mqtt://b", "MQTT_PASSWORD": "pw"}, "MQTT_PASSWORD"),
+        ({"MQTT_URL": "mqtt://b", "MQTT_CA_FILE": "/etc/hostname"}, "MQTT_CA_FILE"),
+        ({"MQTT_URL": "mqtts://b", "MQTT_CA_FILE": "/nonexistent.crt"}, "MQTT_CA_FILE"),
+        ({"MQTT_URL": "mqtt://b", "MQTT_TOPIC_PREFIX": "home/#"}, "MQTT_TOPIC_PREFIX"),
+        ({"MQTT_URL": "mqtt://b", "MQTT_TOPIC_PREFIX": "/home"}, "MQTT_TOPIC_PREFIX"),
+    ],
+)
+def test_malformed_mqtt_setting_is_refused_naming_the_variable(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert str(caught.value).startswith(named)

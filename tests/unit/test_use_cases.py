@@ -20,7 +20,7 @@ from domain.use_cases import (
     PatchDeviceConfig,
     SaveDeviceConfig,
 )
-from tests.fakes import InMemoryDeviceConfigRepository
+from tests.fakes import InMemoryDeviceConfigRepository, RecordingNotifier
 
 A = MacAddress("aa-aa-aa-aa-aa-aa")
 B = MacAddress("bb-bb-bb-bb-bb-bb")
@@ -28,27 +28,33 @@ B = MacAddress("bb-bb-bb-bb-bb-bb")
 
 async def test_save_creates_a_config() -> None:
     repository = InMemoryDeviceConfigRepository()
-    saved = await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"deviceName": "a"}))
+    saved = await SaveDeviceConfig(repository, RecordingNotifier()).execute(
+        DeviceConfig(A, {"deviceName": "a"})
+    )
     assert repository.configs[A] == saved
     assert saved.config == DeviceConfig(A, {"deviceName": "a"})
 
 
 async def test_save_replaces_by_default() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
-    await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}))
+    await SaveDeviceConfig(repository, RecordingNotifier()).execute(DeviceConfig(A, {"v": 2}))
     assert repository.configs[A].config.content == {"v": 2}
 
 
 async def test_save_without_overwrite_refuses_an_existing_config_and_keeps_it() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
     with pytest.raises(DeviceConfigExists):
-        await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}), allow_overwrite=False)
+        await SaveDeviceConfig(repository, RecordingNotifier()).execute(
+            DeviceConfig(A, {"v": 2}), allow_overwrite=False
+        )
     assert repository.configs[A].config.content == {"v": 1}
 
 
 async def test_save_without_overwrite_creates_a_new_config() -> None:
     repository = InMemoryDeviceConfigRepository()
-    await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 1}), allow_overwrite=False)
+    await SaveDeviceConfig(repository, RecordingNotifier()).execute(
+        DeviceConfig(A, {"v": 1}), allow_overwrite=False
+    )
     assert repository.configs[A].config.content == {"v": 1}
 
 
@@ -109,7 +115,9 @@ async def test_check_storage_reports_why_storage_is_unusable() -> None:
 
 async def test_patch_merges_into_the_stored_config() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"keep": 1, "drop": 2}))
-    stored = await PatchDeviceConfig(repository).execute(A, {"drop": None, "add": {"x": 1}})
+    stored = await PatchDeviceConfig(repository, RecordingNotifier()).execute(
+        A, {"drop": None, "add": {"x": 1}}
+    )
     assert stored.config.content == {"keep": 1, "add": {"x": 1}}
     assert repository.configs[A] == stored
 
@@ -117,18 +125,49 @@ async def test_patch_merges_into_the_stored_config() -> None:
 async def test_patch_that_leaves_no_object_is_refused_and_changes_nothing() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"keep": 1}))
     with pytest.raises(InvalidDeviceConfig):
-        await PatchDeviceConfig(repository).execute(A, ["not", "an", "object"])
+        await PatchDeviceConfig(repository, RecordingNotifier()).execute(A, ["not", "an", "object"])
     assert repository.configs[A].config.content == {"keep": 1}
 
 
 async def test_patch_of_unknown_device_raises_not_found() -> None:
     with pytest.raises(DeviceConfigNotFound):
-        await PatchDeviceConfig(InMemoryDeviceConfigRepository()).execute(A, {})
+        await PatchDeviceConfig(InMemoryDeviceConfigRepository(), RecordingNotifier()).execute(
+            A, {}
+        )
 
 
 async def test_save_with_a_stale_revision_is_refused() -> None:
     repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
     condition = WriteCondition(revision_in=frozenset({"stale"}))
     with pytest.raises(PreconditionFailed):
-        await SaveDeviceConfig(repository).execute(DeviceConfig(A, {"v": 2}), condition=condition)
+        await SaveDeviceConfig(repository, RecordingNotifier()).execute(
+            DeviceConfig(A, {"v": 2}), condition=condition
+        )
     assert repository.configs[A].config.content == {"v": 1}
+
+
+async def test_a_durable_save_is_announced_with_what_was_stored() -> None:
+    repository, notifier = InMemoryDeviceConfigRepository(), RecordingNotifier()
+    stored = await SaveDeviceConfig(repository, notifier).execute(DeviceConfig(A, {"v": 1}))
+    assert notifier.saved == [stored]
+
+
+async def test_a_patch_is_announced() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    notifier = RecordingNotifier()
+    stored = await PatchDeviceConfig(repository, notifier).execute(A, {"v": 2})
+    assert notifier.saved == [stored]
+
+
+async def test_refused_saves_and_deletes_announce_nothing() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {"v": 1}))
+    notifier = RecordingNotifier()
+    save = SaveDeviceConfig(repository, notifier)
+    with pytest.raises(DeviceConfigExists):
+        await save.execute(DeviceConfig(A, {"v": 2}), allow_overwrite=False)
+    with pytest.raises(PreconditionFailed):
+        await save.execute(DeviceConfig(A, {"v": 2}), condition=WriteCondition(must_not_exist=True))
+    with pytest.raises(InvalidDeviceConfig):
+        await PatchDeviceConfig(repository, notifier).execute(A, [1])
+    await DeleteDeviceConfig(repository).execute(A)
+    assert notifier.saved == []
