@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quart import Response, request
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_date, parse_etags
 
 from domain.model import ANY_STATE, ConfigDocument, WriteCondition
 
@@ -20,19 +20,36 @@ def validators(document: ConfigDocument) -> dict[str, str]:
 
 
 def is_not_modified(document: ConfigDocument) -> bool:
-    """Whether a GET may answer 304: If-None-Match (weak comparison, `*`), or else, only
-    when that header is absent, If-Modified-Since."""
-    if "If-None-Match" in request.headers:
-        tags = request.if_none_match
+    """Whether this GET may answer 304 (see `unchanged_for`)."""
+    headers = request.headers
+    return unchanged_for(document, headers.get("If-None-Match"), headers.get("If-Modified-Since"))
+
+
+def unchanged_for(
+    document: ConfigDocument, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
+    """Whether the caller has this version already: If-None-Match (weak comparison, `*`), or
+    else, only when that header is absent, If-Modified-Since."""
+    if if_none_match is not None:
+        tags = parse_etags(if_none_match)
         return tags.star_tag or tags.contains_weak(document.revision)
-    since = request.if_modified_since
+    since = parse_date(if_modified_since)
     # HTTP dates have whole seconds: a file changed later in the same second counts as unchanged,
     # which is why clients should prefer If-None-Match.
     return since is not None and int(document.modified_at) <= since.timestamp()
 
 
 def not_modified(document: ConfigDocument) -> Response:
-    return Response(b"", status=304, headers={**validators(document), "Cache-Control": "no-cache"})
+    response = Response(b"", status=304, headers=device_file_headers(document))
+    # A 304 has no body: a Content-Type or a zero Content-Length would misdescribe the resource.
+    del response.headers["Content-Type"]
+    del response.headers["Content-Length"]
+    return response
+
+
+def device_file_headers(document: ConfigDocument) -> dict[str, str]:
+    """Headers of a device download, 200 or 304: validators, and revalidate before reuse."""
+    return {**validators(document), "Cache-Control": "no-cache"}
 
 
 def write_condition() -> WriteCondition:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from quart import Response, g, has_request_context, request
 
@@ -18,17 +19,18 @@ def correlation_id() -> str:
     """The current request's id, created on first use so even early errors carry one."""
     current: str | None = g.get("correlation_id")
     if current is None:
-        current = _incoming_id() or uuid.uuid4().hex
+        current = choose_correlation_id(request.headers.get)
         g.correlation_id = current
     return current
 
 
-def _incoming_id() -> str | None:
-    for header in _INCOMING_HEADERS:
-        value = request.headers.get(header)
+def choose_correlation_id(header: Callable[[str], str | None]) -> str:
+    """The caller's X-Request-ID (or X-Correlation-ID) when it looks like an id, else a new one."""
+    for name in _INCOMING_HEADERS:
+        value = header(name)
         if value and _SAFE_ID.fullmatch(value):
             return value
-    return None
+    return uuid.uuid4().hex
 
 
 async def echo_correlation_id(response: Response) -> Response:

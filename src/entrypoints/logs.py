@@ -55,39 +55,62 @@ def log_requests(app: Quart, *, trust_proxy_headers: bool) -> None:
     """Write one access line per request, after the response is made."""
 
     async def access(response: Response) -> Response:
-        identifier = correlation_id()
-        fields = {
-            "correlation_id": identifier,
-            "method": request.method,
-            "route": request_route(),
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round(request_seconds() * 1000, 3),
-            "bytes": response.content_length or 0,
-            "client": client_address(trust_proxy_headers),
-        }
-        access_logger.info(
-            "%s %s %s %.1fms %dB client=%s id=%s",
-            fields["method"],
-            fields["path"],
-            fields["status"],
-            fields["duration_ms"],
-            fields["bytes"],
-            fields["client"],
-            identifier,
-            extra=fields,
+        log_access(
+            method=request.method,
+            route=request_route(),
+            path=request.path,
+            status=response.status_code,
+            seconds=request_seconds(),
+            body_bytes=response.content_length or 0,
+            client=client_address(
+                request.remote_addr, request.headers.get("X-Forwarded-For"), trust_proxy_headers
+            ),
+            correlation_id=correlation_id(),
         )
         return response
 
     app.after_request(access)
 
 
-def client_address(trust_proxy_headers: bool) -> str:
+def log_access(
+    *,
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    seconds: float,
+    body_bytes: int,
+    client: str,
+    correlation_id: str,
+) -> None:
+    fields = {
+        "correlation_id": correlation_id,
+        "method": method,
+        "route": route,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+        "bytes": body_bytes,
+        "client": client,
+    }
+    access_logger.info(
+        "%s %s %s %.1fms %dB client=%s id=%s",
+        method,
+        path,
+        status,
+        fields["duration_ms"],
+        body_bytes,
+        client,
+        correlation_id,
+        extra=fields,
+    )
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trust_proxy_headers: bool) -> str:
     """The caller's address. Behind a trusted reverse proxy, the address that proxy saw: the
     last entry of X-Forwarded-For (earlier entries are whatever the client chose to send)."""
-    if trust_proxy_headers:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    if trust_proxy_headers and forwarded_for:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
         if hops:
             return hops[-1]
-    return request.remote_addr or "-"
+    return peer or "-"

@@ -128,9 +128,23 @@ class Metrics:
             self.operation_duration.labels(name).observe(time.perf_counter() - started)
             self.operations.labels(name, status).inc()
 
+    def operation_succeeded(self, name: str, seconds: float) -> None:
+        self.operation_duration.labels(name).observe(seconds)
+        self.operations.labels(name, "success").inc()
+
     def count_skipped(self, skipped: Iterable[SkippedFile]) -> None:
         for item in skipped:
             self.skipped.labels(item.problem.value).inc()
+
+    def record_request(
+        self, method: str, route: str, status: int, seconds: float, body_bytes: int
+    ) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_duration.labels(method, route).observe(seconds)
+        if status == 304:
+            self.not_modified.labels(route).inc()
+        if body_bytes:
+            self.response_bytes.labels(method, route).inc(body_bytes)
 
     def observe_requests(self, app: Quart) -> None:
         """Count and time every request of `app`, whatever route or error it ends in."""
@@ -140,13 +154,13 @@ class Metrics:
             self.in_progress.inc()
 
         async def finished(response: Response) -> Response:
-            route = request_route()
-            self.requests.labels(request.method, route, str(response.status_code)).inc()
-            self.request_duration.labels(request.method, route).observe(request_seconds())
-            if response.status_code == 304:
-                self.not_modified.labels(route).inc()
-            if response.content_length:
-                self.response_bytes.labels(request.method, route).inc(response.content_length)
+            self.record_request(
+                request.method,
+                request_route(),
+                response.status_code,
+                request_seconds(),
+                response.content_length or 0,
+            )
             return response
 
         async def done(_: BaseException | None) -> None:

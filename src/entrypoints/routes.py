@@ -21,7 +21,13 @@ from domain.use_cases import (
     PatchDeviceConfig,
     SaveDeviceConfig,
 )
-from entrypoints.conditional import is_not_modified, not_modified, validators, write_condition
+from entrypoints.conditional import (
+    device_file_headers,
+    is_not_modified,
+    not_modified,
+    validators,
+    write_condition,
+)
 from entrypoints.dependencies import resolve
 from entrypoints.errors import error_response
 from entrypoints.metrics import Metrics
@@ -154,9 +160,7 @@ async def get_config_file(mac_address: str) -> Response:
     if is_not_modified(document):
         return not_modified(document)
     return Response(
-        document.body,
-        content_type="application/json",
-        headers={**validators(document), "Cache-Control": "no-cache"},
+        document.body, content_type="application/json", headers=device_file_headers(document)
     )
 
 

@@ -1,0 +1,119 @@
+"""The short path for device downloads answers exactly as the Quart route would, and hands
+everything unusual to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from quart import Quart
+
+from entrypoints.app import create_app
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
+from tests.conftest import MAC
+
+COMPARED_HEADERS = (
+    "etag",
+    "last-modified",
+    "cache-control",
+    "content-type",
+    "content-length",
+    "x-request-id",
+    "vary",
+)
+
+
+@pytest.fixture
+def quart_app(configs_dir: Path) -> Quart:
+    (configs_dir / f"{MAC}.json").write_text('{\n  "deviceName": "Porch"\n}\n')
+    return create_app(bootstrap(Settings(configs_dir=configs_dir)))
+
+
+def client(asgi: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test")
+
+
+async def answers(
+    quart_app: Quart, method: str, path: str, headers: dict[str, str]
+) -> tuple[httpx.Response, httpx.Response]:
+    """The same request through the whole app (short path first) and through Quart alone."""
+    async with client(quart_app) as whole, client(quart_app.asgi_app._next) as route_only:  # type: ignore[attr-defined]
+        return (
+            await whole.request(method, path, headers=headers),
+            await route_only.request(method, path, headers=headers),
+        )
+
+
+async def etag_of(quart_app: Quart) -> str:
+    async with client(quart_app) as http:
+        return (await http.get(f"/api/configs/{MAC}.json")).headers["etag"]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("GET", {}),
+        ("HEAD", {}),
+        ("GET", {"If-None-Match": "{etag}"}),
+        ("GET", {"If-None-Match": '"other"'}),
+        ("GET", {"If-None-Match": "*"}),
+        ("GET", {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}),
+        ("GET", {"If-Modified-Since": "Fri, 01 Jan 2010 00:00:00 GMT"}),
+        ("GET", {"X-Request-ID": "device-42"}),
+    ],
+)
+async def test_the_short_path_answers_like_the_route(
+    quart_app: Quart, method: str, headers: dict[str, str]
+) -> None:
+    etag = await etag_of(quart_app)
+    headers = {name: value.format(etag=etag) for name, value in headers.items()}
+    for path in (f"/api/configs/{MAC}.json", "/api/configs/AA:BB:CC:DD:EE:FF.json"):
+        short, route = await answers(quart_app, method, path, headers)
+        assert short.status_code == route.status_code
+        assert short.content == route.content
+        for name in COMPARED_HEADERS:
+            if name == "x-request-id" and "X-Request-ID" not in headers:
+                assert len(short.headers[name]) == len(route.headers[name]) == 32
+                continue
+            assert short.headers.get(name) == route.headers.get(name), name
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/api/configs/00-00-00-00-00-01.json", {}),  # no such config
+        ("GET", "/api/configs/not-a-mac.json", {}),
+        ("GET", f"/api/configs/{MAC}.json", {"Origin": "http://localhost:3000"}),
+        ("PUT", f"/api/configs/{MAC}.json", {}),
+    ],
+)
+async def test_everything_else_is_the_routes_to_answer(
+    quart_app: Quart, method: str, path: str, headers: dict[str, str]
+) -> None:
+    short, route = await answers(quart_app, method, path, headers)
+    assert short.status_code == route.status_code
+    assert short.headers.get("content-type") == route.headers.get("content-type")
+    if short.status_code >= 400:
+        assert short.json()["code"] == route.json()["code"]
+    if "Origin" in headers:
+        assert short.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+async def test_the_short_path_is_counted_and_logged_like_the_route(
+    quart_app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="iot_support.access"):
+        async with client(quart_app) as http:
+            await http.get(f"/api/configs/{MAC}.json", headers={"X-Request-ID": "dev-1"})
+            metrics = (await http.get("/metrics")).text
+    (line,) = [r for r in caplog.records if getattr(r, "path", "").endswith(".json")]
+    assert line.route == "/api/configs/<path:mac_address>.json"  # type: ignore[attr-defined]
+    assert line.correlation_id == "dev-1"  # type: ignore[attr-defined]
+    assert (
+        'http_requests_total{method="GET",route="/api/configs/<path:mac_address>.json",'
+        'status="200"} 1.0'
+    ) in metrics
+    assert 'iot_config_operations_total{operation="download",status="success"} 1.0' in metrics
