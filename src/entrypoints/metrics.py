@@ -14,6 +14,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -41,6 +42,8 @@ class Metrics:
         version: str = "unknown",
         notifier_stats: Callable[[], NotifierStats] = NotifierStats,
     ) -> None:
+        # `*_created` series double what every scrape encodes and no dashboard here uses them.
+        disable_created_metrics()
         self.registry = registry = CollectorRegistry()
         registry.register(NotifierCollector(notifier_stats))
         ProcessCollector(registry=registry)
