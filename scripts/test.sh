@@ -4,25 +4,10 @@
 # arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/setup.sh
 
-python3 -m venv .venv
-.venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet -e '.[dev]'
-
-# Debian packages that tests drive for real: Chromium (the docs page), Mosquitto (MQTT).
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "test.sh: installing ${missing[*]} for the tests that drive them"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-        # Debian starts a system-wide broker after installing it; the tests run their own.
-        (service mosquitto stop || pkill -x mosquitto) >/dev/null 2>&1 || true
-    else
-        echo "test.sh: ${missing[*]} missing and no root to install: those tests will skip" >&2
-    fi
-fi
+make_venv dev
+ensure_debian_packages "the browser and MQTT tests drive them" chromium mosquitto \
+    || echo "test.sh: the tests that need them will skip" >&2
 
 exec .venv/bin/python -m pytest "$@"

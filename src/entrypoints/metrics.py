@@ -43,7 +43,7 @@ class Metrics:
         notifier_stats: Callable[[], NotifierStats] = NotifierStats,
     ) -> None:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry = CollectorRegistry()
         registry.register(NotifierCollector(notifier_stats))
         ProcessCollector(registry=registry)

@@ -21,15 +21,10 @@ from domain.model import DeviceConfig, MacAddress
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
+from tests.environment import unavailable
 from tests.files import entries
 
 A = MacAddress("aa-aa-aa-aa-aa-aa")
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run this test, but {reason}")
-    pytest.skip(reason)
 
 
 def run(*command: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import aiomqtt
 import attrs
 import pytest
 
+from tests.environment import unavailable
 from tests.server_process import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -69,12 +69,8 @@ class Broker:
 
 
 def require_mosquitto() -> None:
-    if Path(MOSQUITTO).exists():
-        return
-    message = "Mosquitto is missing: `apt-get install mosquitto` (Debian), then run again."
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    if not Path(MOSQUITTO).exists():
+        unavailable("Mosquitto is missing: `apt-get install mosquitto` (Debian), then run again.")
 
 
 @contextlib.contextmanager
