@@ -146,8 +146,10 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
 
     Every write goes to a uniquely named hidden temporary file in the same directory, which is
     fsynced and then renamed over the target (or hard-linked, for create-only saves), so a
-    reader sees the old file or the new one and never a partial one. Nothing is cached: every
-    call reads the directory, so changes by other replicas or tools show at once.
+    reader sees the old file or the new one and never a partial one. Every call looks at the
+    directory or file itself; what is remembered between calls (listing summaries, validated
+    documents, the count) is reused only while the stat signature is unchanged and settled, so
+    changes by other replicas or tools show at once.
     """
 
     def __init__(
