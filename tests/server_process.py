@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -80,3 +82,13 @@ def stop_server(server: RunningServer) -> int:
             server.process.kill()
             server.process.wait()
     return server.process.returncode
+
+
+@contextlib.contextmanager
+def running_server(tmp_path: Path, **env: str) -> Iterator[RunningServer]:
+    """A server for the duration of a `with` block (a module fixture's body)."""
+    server = start_server(tmp_path, unset=(), **env)
+    try:
+        yield server
+    finally:
+        stop_server(server)

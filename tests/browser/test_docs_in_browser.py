@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.environment import unavailable
-from tests.server_process import RunningServer, start_server, stop_server
+from tests.server_process import RunningServer, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -26,11 +26,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("browser"))
-    try:
+    with running_server(tmp_path_factory.mktemp("browser")) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 def require_chromium() -> None:

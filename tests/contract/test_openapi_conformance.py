@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_process import RunningServer, start_server, stop_server
+from tests.server_process import RunningServer, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +24,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("schemathesis"), MAX_CONFIG_BYTES="65536")
-    try:
+    with running_server(
+        tmp_path_factory.mktemp("schemathesis"), MAX_CONFIG_BYTES="65536"
+    ) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 def test_every_operation_conforms_to_the_document(server: RunningServer, tmp_path: Path) -> None:

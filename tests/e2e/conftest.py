@@ -7,16 +7,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server_process import RunningServer, start_server, stop_server
+from tests.server_process import RunningServer, running_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("e2e"))
-    try:
+    with running_server(tmp_path_factory.mktemp("e2e")) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 @pytest.fixture

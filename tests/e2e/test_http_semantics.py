@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server_process import RunningServer, start_server, stop_server
+from tests.server_process import RunningServer, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,10 @@ LIMIT = 4096
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("semantics"), MAX_CONFIG_BYTES=str(LIMIT))
-    try:
+    with running_server(
+        tmp_path_factory.mktemp("semantics"), MAX_CONFIG_BYTES=str(LIMIT)
+    ) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 @pytest.fixture
