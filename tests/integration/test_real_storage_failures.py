@@ -99,13 +99,7 @@ async def test_read_only_filesystem_refuses_writes_and_still_serves_reads(
     before = (small_tmpfs / f"{A}.json").read_bytes()
     run("mount", "-o", "remount,ro", str(small_tmpfs))
 
-    for write in (
-        repository.save(DeviceConfig(A, {"version": 2}), overwrite=True),
-        repository.delete(A),
-    ):
-        with pytest.raises(StorageUnavailable) as caught:
-            await write
-        assert caught.value.failure is StorageFailure.READ_ONLY
+    await assert_writes_refused(repository, StorageFailure.READ_ONLY)
 
     assert (await repository.get(A)).config.content == {"version": 1}
     assert (small_tmpfs / f"{A}.json").read_bytes() == before
@@ -113,6 +107,19 @@ async def test_read_only_filesystem_refuses_writes_and_still_serves_reads(
     response = await app.test_client().delete(f"/api/configs/{A}")
     assert response.status_code == 503
     assert "read-only" in (await response.get_json())["error"]
+
+
+async def assert_writes_refused(
+    repository: FilesystemDeviceConfigRepository, failure: StorageFailure
+) -> None:
+    """A save and a delete both fail with `failure`."""
+    for write in (
+        repository.save(DeviceConfig(A, {"version": 2}), overwrite=True),
+        repository.delete(A),
+    ):
+        with pytest.raises(StorageUnavailable) as caught:
+            await write
+        assert caught.value.failure is failure
 
 
 @pytest.fixture
@@ -134,13 +141,7 @@ async def test_permission_denied_refuses_writes_and_keeps_the_file(
     locked_directory: Path,
 ) -> None:
     repository = FilesystemDeviceConfigRepository(locked_directory)
-    for write in (
-        repository.save(DeviceConfig(A, {"version": 2}), overwrite=True),
-        repository.delete(A),
-    ):
-        with pytest.raises(StorageUnavailable) as caught:
-            await write
-        assert caught.value.failure is StorageFailure.PERMISSION_DENIED
+    await assert_writes_refused(repository, StorageFailure.PERMISSION_DENIED)
     assert (locked_directory / f"{A}.json").read_text() == '{"version": 1}\n'
     app = create_app(bootstrap(Settings(configs_dir=locked_directory)))
     response = await app.test_client().put(f"/api/configs/{A}", json={"content": {}})
