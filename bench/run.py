@@ -6,6 +6,7 @@ with wrk from a separate process, and reads each server's CPU time from /proc/<p
 and after. It prints a Markdown table and writes it, with a chart, to bench/results/.
 
     python bench/run.py [--sizes 200,2000,20000] [--seconds 4] [--connections 16]
+    python bench/run.py --only "device fetch,health"   # a quick look: prints, writes nothing
 """
 
 from __future__ import annotations
@@ -220,7 +221,9 @@ def measure(
     return result
 
 
-def bench_size(size: int, seconds: float, connections: int, body: Path) -> SizeReport:
+def bench_size(
+    size: int, seconds: float, connections: int, body: Path, only: set[str] | None = None
+) -> SizeReport:
     report = SizeReport(size)
     with tempfile.TemporaryDirectory(prefix="iot-bench-") as temp:
         work = Path(temp)
@@ -264,6 +267,8 @@ def bench_size(size: int, seconds: float, connections: int, body: Path) -> SizeR
                 ("save one", [f"PUT\t/api/configs/{sample[0]}"]),
             ]
             for name, lines in scenarios:
+                if only is not None and name not in only:
+                    continue
                 report.results.append(
                     measure(name, size, base, pids, lines, body, work, seconds, connections)
                 )
@@ -382,7 +387,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--only", help="comma-separated scenarios; prints only, writes nothing")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"bench: {tool} is missing (scripts/bench.sh installs it)")
@@ -399,8 +406,10 @@ def main() -> None:
     reports = []
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"{size} configs", flush=True)
-        reports.append(bench_size(size, args.seconds, args.connections, body))
+        reports.append(bench_size(size, args.seconds, args.connections, body, only))
     body.unlink()
+    if only is not None:
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(reports, args.seconds, args.connections)
     (args.out / "results.md").write_text(table)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.batched_threads import BatchedThreads
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
@@ -160,6 +161,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         stale_temp_seconds: float = DEFAULT_STALE_TEMP_SECONDS,
     ) -> None:
         self._directory = directory
+        # Reads and stats are short and, on a busy replica, many at once: batched. Writes
+        # (fsyncs) and listings are long and keep a thread hop each, so no read waits behind them.
+        self._reads = BatchedThreads(name="config-reads")
         self._max_file_bytes = max_file_bytes
         self._stale_temp_seconds = stale_temp_seconds
         self._warned: dict[str, str] = {}
@@ -199,10 +203,10 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             return listing
 
     async def get(self, mac_address: MacAddress) -> StoredConfig:
-        return await asyncio.to_thread(self._get, mac_address)
+        return await self._reads.run(self._get, mac_address)
 
     async def get_document(self, mac_address: MacAddress) -> ConfigDocument:
-        return await asyncio.to_thread(self._get_document, mac_address)
+        return await self._reads.run(self._get_document, mac_address)
 
     async def save(
         self,
@@ -232,13 +236,13 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         await asyncio.to_thread(self._delete, mac_address, condition)
 
     async def count(self) -> int:
-        return await asyncio.to_thread(self._count)
+        return await self._reads.run(self._count)
 
     async def check(self) -> None:
         # One check at a time: on a hung filesystem each check blocks a worker thread, and
         # probes arriving every few seconds must not use up the pool that requests need.
         if self._check_task is None or self._check_task.done():
-            self._check_task = asyncio.ensure_future(asyncio.to_thread(self._check))
+            self._check_task = self._reads.run(self._check)
         await asyncio.shield(self._check_task)
 
     # The methods below run in a worker thread.
