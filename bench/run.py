@@ -273,6 +273,11 @@ def bench_size(
                     measure(name, size, base, pids, lines, body, work, seconds, connections)
                 )
             report.rss_mb = rss_mb(server.pid)
+            print(
+                f"  start-up to healthy {report.startup_s:.2f} s; "
+                f"resident memory after the run {report.rss_mb:.1f} MB",
+                flush=True,
+            )
 
         floor_port = free_port()
         with process(

@@ -17,7 +17,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 from quart import Blueprint, Quart, Response, g, request
 from quart_schema import hide
@@ -27,6 +27,7 @@ from domain.model import NotifierStats, SkippedFile
 from domain.use_cases import CountDeviceConfigs
 from entrypoints.dependencies import resolve
 from entrypoints.errors import classify
+from entrypoints.exposition import TextEncoder
 
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -45,6 +46,7 @@ class Metrics:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry = CollectorRegistry()
+        self.text = TextEncoder()
         registry.register(NotifierCollector(notifier_stats))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -221,4 +223,6 @@ async def metrics() -> Response:
         registry.files.set(float("nan"))
         registry.storage_errors.labels(error.failure.value).inc()
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    if encoder is generate_latest:
+        encoder = registry.text.encode
     return Response(encoder(registry.registry), content_type=content_type)
