@@ -13,17 +13,17 @@ from quart_schema import Info, QuartSchema
 
 from domain.errors import DomainError
 from domain.ports import Notifier
-from domain.use_cases import GetConfigDocument, ListDeviceConfigs
+from domain.use_cases import CheckStorage, GetConfigDocument, ListDeviceConfigs
 from entrypoints import docs, metrics, routes
 from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
 from entrypoints.dependencies import attach_container, resolve
-from entrypoints.device_files import DeviceFileShortPath
 from entrypoints.errors import register_error_handlers
 from entrypoints.logs import log_requests
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import ServiceOpenAPIProvider
 from entrypoints.settings import Settings
+from entrypoints.short_paths import ShortPaths
 from entrypoints.version import service_version
 
 logger = logging.getLogger(__name__)
@@ -85,10 +85,11 @@ def create_app(container: punq.Container) -> Quart:
     )
     only_for_browsers(app)
     warm_up_in_the_background(app)
-    app.asgi_app = DeviceFileShortPath(  # type: ignore[method-assign]
+    app.asgi_app = ShortPaths(  # type: ignore[method-assign]
         app.asgi_app,
-        route=routes.CONFIG_FILE_ROUTE,
         fetch=container.resolve(GetConfigDocument),
+        check=container.resolve(CheckStorage),
+        health_timeout=settings.health_timeout_seconds,
         metrics=container.resolve(Metrics),
         trust_proxy_headers=settings.trust_proxy_headers,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
@@ -73,16 +74,27 @@ def error_response(
     details: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    body = {
+    body = error_body(code, message, correlation_id(), details, extra)
+    return Response(body, status=status, content_type="application/json")
+
+
+def error_body(
+    code: str,
+    message: str,
+    correlation_id: str,
+    details: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bytes:
+    """The contract's error envelope, encoded; also used outside Quart (the short paths)."""
+    envelope = {
         **(extra or {}),
         "error": message,
         "code": code,
         "details": details,
-        "correlationId": correlation_id(),
+        "correlationId": correlation_id,
     }
-    response: Response = current_app.json.response(body)  # type: ignore[assignment]
-    response.status_code = status
-    return response
+    # An error answer must never fail itself: anything unexpected in details is written as text.
+    return msgspec.json.encode(envelope, enc_hook=str)
 
 
 async def handle_domain_error(error: DomainError) -> Response:

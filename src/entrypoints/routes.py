@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from quart import Blueprint, Response, current_app
-from quart_schema import document_request, document_response, tag, validate_response
+from quart_schema import document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
 from domain.model import ConfigListing, DeviceConfig, MacAddress, StoredConfig
@@ -28,8 +28,9 @@ from entrypoints.conditional import (
     validators,
     write_condition,
 )
+from entrypoints.correlation import correlation_id
 from entrypoints.dependencies import resolve
-from entrypoints.errors import error_response
+from entrypoints.errors import error_body
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import (
     EXAMPLE_CONFIG,
@@ -114,20 +115,24 @@ def encoded_listing(listing: ConfigListing) -> bytes:
 _LISTING_KEY = "iot_support.encoded_listing"
 
 
-ConfigAnswer = tuple[DeviceConfigOut, int, dict[str, str]]
+def json_answer(value: object, headers: dict[str, str] | None = None) -> Response:
+    """A 200 answer encoded with msgspec straight from its typed schema (documented on the route
+    with `document_response`): quart-schema's `validate_response` would turn it into a dict
+    and re-encode it with the standard library, about a third of an admin get's cost."""
+    return Response(msgspec.json.encode(value), content_type="application/json", headers=headers)
 
 
-def config_answer(stored: StoredConfig) -> ConfigAnswer:
-    return DeviceConfigOut.from_domain(stored), 200, validators(stored.document)
+def config_answer(stored: StoredConfig) -> Response:
+    return json_answer(DeviceConfigOut.from_domain(stored), validators(stored.document))
 
 
 @blueprint.get(CONFIG_ROUTE)
-@validate_response(DeviceConfigOut)
+@document_response(DeviceConfigOut)
 @errors(400, 404, 503)
 @tag(["configs"])
 @conditional_get
 @describe(response_examples={200: EXAMPLE_CONFIG})
-async def get_config(mac_address: str) -> ConfigAnswer | Response:
+async def get_config(mac_address: str) -> Response:
     """Get one device config with its summary fields.
 
     The MAC address may be written `aa-bb-cc-dd-ee-ff` or `AA:BB:CC:DD:EE:FF`; the answer always
@@ -166,7 +171,7 @@ async def get_config_file(mac_address: str) -> Response:
 
 @blueprint.put(CONFIG_ROUTE)
 @document_request(DeviceConfigIn)
-@validate_response(DeviceConfigOut)
+@document_response(DeviceConfigOut)
 @errors(400, 409, 412, 413, 415, 503)
 @tag(["configs"])
 @describe(
@@ -175,7 +180,7 @@ async def get_config_file(mac_address: str) -> Response:
     request_example={"content": EXAMPLE_CONTENT, "allow_overwrite": True},
     response_examples={200: EXAMPLE_CONFIG},
 )
-async def put_config(mac_address: str) -> ConfigAnswer:
+async def put_config(mac_address: str) -> Response:
     """Create or replace a device config.
 
     `content` is stored as given (key order kept). With `"allow_overwrite": false` an existing
@@ -196,7 +201,7 @@ async def put_config(mac_address: str) -> ConfigAnswer:
 
 @blueprint.patch(CONFIG_ROUTE)
 @document_request(DeviceConfigPatchIn)
-@validate_response(DeviceConfigOut)
+@document_response(DeviceConfigOut)
 @errors(400, 404, 412, 413, 415, 503)
 @tag(["configs"])
 @describe(
@@ -206,7 +211,7 @@ async def put_config(mac_address: str) -> ConfigAnswer:
     request_example={"enableOTA": False, "wifi": {"powerSave": "min_modem"}, "mqtt": None},
     response_examples={200: EXAMPLE_CONFIG},
 )
-async def patch_config(mac_address: str) -> ConfigAnswer:
+async def patch_config(mac_address: str) -> Response:
     """Change part of a device config with a JSON Merge Patch (RFC 7396).
 
     Send `Content-Type: application/merge-patch+json`. Members of the patch replace those of the
@@ -233,11 +238,14 @@ async def delete_config(mac_address: str) -> Response:
     return Response(status=204)
 
 
-@blueprint.get("/api/health")
-@validate_response(HealthOut)
+HEALTH_ROUTE = "/api/health"
+
+
+@blueprint.get(HEALTH_ROUTE)
+@document_response(HealthOut)
 @document_response(UnhealthyOut, 503)
 @tag(["service"])
-async def health() -> HealthOut | Response:
+async def health() -> Response:
     """Health probe for Kubernetes (liveness and readiness).
 
     `200` when the configs directory exists, is a directory and can be listed; `503` otherwise,
@@ -245,17 +253,34 @@ async def health() -> HealthOut | Response:
     `disk_full`, `io_error`, or `timeout` when the check takes longer than the configured bound
     (a hanging network filesystem). The answer never waits longer than that bound.
     """
-    timeout = resolve(Settings).health_timeout_seconds
+    status, body = await health_answer(
+        resolve(CheckStorage),
+        resolve(Settings).health_timeout_seconds,
+        resolve(Metrics),
+        correlation_id(),
+    )
+    return Response(body, status=status, content_type="application/json")
+
+
+HEALTHY = msgspec.json.encode(HealthOut(status="healthy"))
+
+
+async def health_answer(
+    check: CheckStorage, bound_seconds: float, metrics: Metrics, correlation_id: str
+) -> tuple[int, bytes]:
+    """The health answer (status, body), for this route and for the short path in front of it."""
     try:
-        status = await asyncio.wait_for(resolve(CheckStorage).execute(), timeout)
+        async with asyncio.timeout(bound_seconds):  # no extra task per probe, unlike wait_for
+            status = await check.execute()
     except TimeoutError:
-        return unhealthy("timeout", f"The storage check did not finish within {timeout:g} s.")
+        message = f"The storage check did not finish within {bound_seconds:g} s."
+        return unhealthy("timeout", message, correlation_id)
     if status.problem is None:
-        return HealthOut(status="healthy")
-    resolve(Metrics).storage_errors.labels(status.problem.failure.value).inc()
-    return unhealthy(status.problem.failure.value, status.problem.message)
+        return 200, HEALTHY
+    metrics.storage_errors.labels(status.problem.failure.value).inc()
+    return unhealthy(status.problem.failure.value, status.problem.message, correlation_id)
 
 
-def unhealthy(reason: str, message: str) -> Response:
+def unhealthy(reason: str, message: str, correlation_id: str) -> tuple[int, bytes]:
     extra = {"status": "unhealthy", "reason": reason}
-    return error_response(503, "STORAGE_UNAVAILABLE", message, extra=extra)
+    return 503, error_body("STORAGE_UNAVAILABLE", message, correlation_id, extra=extra)

@@ -1,5 +1,5 @@
-"""The short path for device downloads answers exactly as the Quart route would, and hands
-everything unusual to it."""
+"""The short paths (device downloads, health) answer exactly as the Quart routes would, and hand
+everything unusual to them."""
 
 from __future__ import annotations
 
@@ -117,3 +117,54 @@ async def test_the_short_path_is_counted_and_logged_like_the_route(
         'status="200"} 1.0'
     ) in metrics
     assert 'iot_config_operations_total{operation="download",status="success"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("storage", ["present", "missing", "not a directory"])
+async def test_health_answers_like_its_route(
+    quart_app: Quart, configs_dir: Path, method: str, storage: str
+) -> None:
+    if storage != "present":
+        for file in configs_dir.iterdir():
+            file.unlink()
+        configs_dir.rmdir()
+        if storage == "not a directory":
+            configs_dir.write_text("")
+    headers = {"X-Request-ID": "probe-1"}
+    short, route = await answers(quart_app, method, "/api/health", headers)
+    assert short.status_code == route.status_code == (200 if storage == "present" else 503)
+    assert short.content == route.content
+    for name in COMPARED_HEADERS:
+        assert short.headers.get(name) == route.headers.get(name), name
+    if method == "GET" and storage != "present":
+        body = short.json()
+        assert body["status"] == "unhealthy"
+        assert body["code"] == "STORAGE_UNAVAILABLE"
+        assert body["correlationId"] == "probe-1"
+        assert body["reason"] == {"missing": "directory_missing"}.get(storage, "not_a_directory")
+
+
+async def test_health_is_counted_and_logged_like_its_route(
+    quart_app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="iot_support.access"):
+        async with client(quart_app) as http:
+            assert (await http.get("/api/health", headers={"X-Request-ID": "k8s"})).is_success
+            metrics = (await http.get("/metrics")).text
+    (line,) = [r for r in caplog.records if getattr(r, "path", "") == "/api/health"]
+    assert line.route == "/api/health"  # type: ignore[attr-defined]
+    assert line.correlation_id == "k8s"  # type: ignore[attr-defined]
+    assert 'http_requests_total{method="GET",route="/api/health",status="200"} 1.0' in metrics
+
+
+async def test_the_ordinary_requests_never_reach_quart(quart_app: Quart) -> None:
+    async def quart_is_not_asked(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError(f"handed on: {scope['method']} {scope['path']}")
+
+    quart_app.asgi_app._next = quart_is_not_asked  # type: ignore[attr-defined]
+    async with client(quart_app) as http:
+        assert (await http.get("/api/health")).status_code == 200
+        assert (await http.head("/api/health")).status_code == 200
+        assert (await http.get(f"/api/configs/{MAC}.json")).status_code == 200
+        with pytest.raises(AssertionError, match="handed on: GET /api/configs"):
+            await http.get("/api/configs")

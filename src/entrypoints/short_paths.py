@@ -1,0 +1,148 @@
+"""The short paths: the two requests asked far more often than any other, answered before Quart.
+
+Devices fetch and poll their file (`GET/HEAD /api/configs/<mac>.json`), and Kubernetes probes
+`/api/health` on every replica every few seconds. This ASGI layer answers the ordinary case of
+each itself with what the Quart route would send: the same bytes, headers, validators and 304s,
+built by the same functions, with the same metrics, access line and correlation id. It skips
+Quart's request and response objects, contexts and hooks, which cost more than the work itself.
+
+Everything else goes on to the Quart routes, so error answers are made in one place: a bad MAC,
+no file, a corrupt file or storage trouble on a device download; a browser's CORS request (any
+request with `Origin`, which quart-cors answers); any other method or path. The health check
+answers every outcome here, unhealthy included, through the function its route uses too: handing
+a timed-out probe on would make it wait for the bound twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hypercorn.typing import HTTPScope, Scope
+
+from domain.errors import InvalidMacAddress
+from domain.model import MacAddress
+from domain.use_cases import CheckStorage, GetConfigDocument
+from entrypoints.conditional import device_file_headers, unchanged_for
+from entrypoints.correlation import REQUEST_ID_HEADER, choose_correlation_id
+from entrypoints.logs import client_address, log_access
+from entrypoints.metrics import Metrics
+from entrypoints.routes import CONFIG_FILE_ROUTE, HEALTH_ROUTE, health_answer
+
+FILE_PATH = re.compile(r"/api/configs/([^/]+)\.json")
+JSON = (b"content-type", b"application/json")
+
+Headers = list[tuple[bytes, bytes]]
+# What a short path answers (status, headers, body as for GET), or None to hand the request on.
+Answer = tuple[int, Headers, bytes] | None
+Handler = Callable[[str, dict[str, str], str], Awaitable[Answer]]
+
+
+class ShortPaths:
+    def __init__(
+        self,
+        next_app: Any,
+        *,
+        fetch: GetConfigDocument,
+        check: CheckStorage,
+        health_timeout: float,
+        metrics: Metrics,
+        trust_proxy_headers: bool,
+    ) -> None:
+        self._next = next_app
+        self._fetch = fetch
+        self._check = check
+        self._health_timeout = health_timeout
+        self._metrics = metrics
+        self._trust_proxy_headers = trust_proxy_headers
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        chosen = self._choose(scope)
+        if chosen is None:
+            await self._next(scope, receive, send)
+            return
+        route, handler = chosen
+        http: HTTPScope = scope  # type: ignore[assignment]
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in http["headers"]
+        }
+        if "origin" in headers:  # CORS is Quart's (quart-cors)
+            await self._next(scope, receive, send)
+            return
+        started = time.perf_counter()
+        correlation_id = choose_correlation_id(lambda name: headers.get(name.lower()))
+        answer = await handler(http["path"], headers, correlation_id)
+        if answer is None:
+            await self._next(scope, receive, send)
+            return
+        status, response_headers, body = answer
+        if status != 304:
+            response_headers += [JSON, (b"content-length", str(len(body)).encode())]
+        response_headers += [
+            (REQUEST_ID_HEADER.lower().encode(), correlation_id.encode()),
+            (b"vary", b"Origin"),
+        ]
+        if http["method"] == "HEAD":
+            body = b""
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        seconds = time.perf_counter() - started
+        self._metrics.record_request(http["method"], route, status, seconds, len(body))
+        client = http.get("client")
+        log_access(
+            method=http["method"],
+            route=route,
+            path=http["path"],
+            status=status,
+            seconds=seconds,
+            body_bytes=len(body),
+            client=client_address(
+                # Quart's word for a peer without an address (a Unix socket, a test client).
+                client[0] if client else "<local>",
+                headers.get("x-forwarded-for"),
+                self._trust_proxy_headers,
+            ),
+            correlation_id=correlation_id,
+        )
+
+    def _choose(self, scope: Scope) -> tuple[str, Handler] | None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return None
+        if scope["path"] == HEALTH_ROUTE:
+            return HEALTH_ROUTE, self._health
+        if scope["path"].startswith("/api/configs/") and scope["path"].endswith(".json"):
+            return CONFIG_FILE_ROUTE, self._device_file
+        return None
+
+    async def _device_file(self, path: str, headers: dict[str, str], _: str) -> Answer:
+        match = FILE_PATH.fullmatch(path)
+        if match is None:
+            return None
+        try:
+            mac = MacAddress.parse(match[1])
+        except InvalidMacAddress:
+            return None
+        started = time.perf_counter()
+        try:
+            document = await self._fetch.execute(mac)
+        except Exception:
+            return None
+        self._metrics.operation_succeeded("download", time.perf_counter() - started)
+        fresh = unchanged_for(
+            document, headers.get("if-none-match"), headers.get("if-modified-since")
+        )
+        response_headers = [
+            (name.lower().encode(), value.encode("latin-1"))
+            for name, value in device_file_headers(document).items()
+        ]
+        return (304, response_headers, b"") if fresh else (200, response_headers, document.body)
+
+    async def _health(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
+        status, body = await health_answer(
+            self._check, self._health_timeout, self._metrics, correlation_id
+        )
+        return status, [], body
