@@ -13,7 +13,7 @@ from quart_schema import Info, QuartSchema
 
 from domain.errors import DomainError
 from domain.ports import Notifier
-from domain.use_cases import CheckStorage, GetConfigDocument, ListDeviceConfigs
+from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
 from entrypoints import docs, metrics, routes
 from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
@@ -88,6 +88,7 @@ def create_app(container: punq.Container) -> Quart:
     app.asgi_app = ShortPaths(  # type: ignore[method-assign]
         app.asgi_app,
         fetch=container.resolve(GetConfigDocument),
+        get=container.resolve(GetDeviceConfig),
         check=container.resolve(CheckStorage),
         health_timeout=settings.health_timeout_seconds,
         metrics=container.resolve(Metrics),

@@ -6,6 +6,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -33,6 +34,9 @@ from entrypoints.exposition import TextEncoder
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Requests that match no route share one label, so scanning random URLs cannot grow the series.
 UNMATCHED_ROUTE = "<unmatched>"
+# Any other method (a client may send any token) is counted as OTHER, for the same reason.
+HTTP_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "POST", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 class Metrics:
@@ -46,6 +50,7 @@ class Metrics:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry = CollectorRegistry()
+        self._children: dict[tuple[Counter | Histogram, tuple[str, ...]], Any] = {}
         self.text = TextEncoder()
         registry.register(NotifierCollector(notifier_stats))
         ProcessCollector(registry=registry)
@@ -134,8 +139,8 @@ class Metrics:
             self.operations.labels(name, status).inc()
 
     def operation_succeeded(self, name: str, seconds: float) -> None:
-        self.operation_duration.labels(name).observe(seconds)
-        self.operations.labels(name, "success").inc()
+        self._child(self.operation_duration, name).observe(seconds)
+        self._child(self.operations, name, "success").inc()
 
     def count_skipped(self, skipped: Iterable[SkippedFile]) -> None:
         for item in skipped:
@@ -144,12 +149,24 @@ class Metrics:
     def record_request(
         self, method: str, route: str, status: int, seconds: float, body_bytes: int
     ) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_duration.labels(method, route).observe(seconds)
+        if method not in HTTP_METHODS:
+            method = OTHER_METHOD
+        self._child(self.requests, method, route, str(status)).inc()
+        self._child(self.request_duration, method, route).observe(seconds)
         if status == 304:
-            self.not_modified.labels(route).inc()
+            self._child(self.not_modified, route).inc()
         if body_bytes:
-            self.response_bytes.labels(method, route).inc(body_bytes)
+            self._child(self.response_bytes, method, route).inc(body_bytes)
+
+    def _child(self, family: Counter | Histogram, *labels: str) -> Any:
+        """The series of `family` for these label values, looked up once: `labels()` checks and
+        locks on every call, which was most of what metrics cost a device fetch. Label values
+        are bounded (route templates, known methods, status codes), and so is this memo."""
+        key = (family, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
 
     def observe_requests(self, app: Quart) -> None:
         """Count and time every request of `app`, whatever route or error it ends in."""

@@ -1,16 +1,17 @@
-"""The short paths: the two requests asked far more often than any other, answered before Quart.
+"""The short paths: the reads asked far more often than anything else, answered before Quart.
 
-Devices fetch and poll their file (`GET/HEAD /api/configs/<mac>.json`), and Kubernetes probes
-`/api/health` on every replica every few seconds. This ASGI layer answers the ordinary case of
-each itself with what the Quart route would send: the same bytes, headers, validators and 304s,
-built by the same functions, with the same metrics, access line and correlation id. It skips
-Quart's request and response objects, contexts and hooks, which cost more than the work itself.
+Devices fetch and poll their file (`GET/HEAD /api/configs/<mac>.json`), Kubernetes probes
+`/api/health` on every replica every few seconds, and admin UIs read configs one by one
+(`GET/HEAD /api/configs/<mac>`). This ASGI layer answers the ordinary case of each itself with
+what the Quart route would send: the same bytes, headers, validators and 304s, built by the same
+functions, with the same metrics, access line and correlation id. It skips Quart's request and
+response objects, contexts and hooks, which cost more than the work itself.
 
 Everything else goes on to the Quart routes, so error answers are made in one place: a bad MAC,
-no file, a corrupt file or storage trouble on a device download; a browser's CORS request (any
-request with `Origin`, which quart-cors answers); any other method or path. The health check
-answers every outcome here, unhealthy included, through the function its route uses too: handing
-a timed-out probe on would make it wait for the bound twice.
+no file, a corrupt file or storage trouble on a read; a browser's CORS request (any request with
+`Origin`, which quart-cors answers); any other method or path. The health check answers every
+outcome here, unhealthy included, through the function its route uses too: handing a timed-out
+probe on would make it wait for the bound twice.
 """
 
 from __future__ import annotations
@@ -24,14 +25,22 @@ from hypercorn.typing import HTTPScope, Scope
 
 from domain.errors import InvalidMacAddress
 from domain.model import MacAddress
-from domain.use_cases import CheckStorage, GetConfigDocument
-from entrypoints.conditional import device_file_headers, unchanged_for
+from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
+from entrypoints.conditional import device_file_headers, unchanged_for, validators
 from entrypoints.correlation import REQUEST_ID_HEADER, choose_correlation_id
 from entrypoints.logs import client_address, log_access
 from entrypoints.metrics import Metrics
-from entrypoints.routes import CONFIG_FILE_ROUTE, HEALTH_ROUTE, health_answer
+from entrypoints.routes import (
+    CONFIG_FILE_ROUTE,
+    CONFIG_ROUTE,
+    HEALTH_ROUTE,
+    config_body,
+    health_answer,
+)
 
+CONFIGS = "/api/configs/"
 FILE_PATH = re.compile(r"/api/configs/([^/]+)\.json")
+CONFIG_PATH = re.compile(r"/api/configs/([^/]+)")
 JSON = (b"content-type", b"application/json")
 
 Headers = list[tuple[bytes, bytes]]
@@ -46,6 +55,7 @@ class ShortPaths:
         next_app: Any,
         *,
         fetch: GetConfigDocument,
+        get: GetDeviceConfig,
         check: CheckStorage,
         health_timeout: float,
         metrics: Metrics,
@@ -53,6 +63,7 @@ class ShortPaths:
     ) -> None:
         self._next = next_app
         self._fetch = fetch
+        self._get = get
         self._check = check
         self._health_timeout = health_timeout
         self._metrics = metrics
@@ -114,17 +125,15 @@ class ShortPaths:
             return None
         if scope["path"] == HEALTH_ROUTE:
             return HEALTH_ROUTE, self._health
-        if scope["path"].startswith("/api/configs/") and scope["path"].endswith(".json"):
-            return CONFIG_FILE_ROUTE, self._device_file
+        if scope["path"].startswith(CONFIGS):
+            if scope["path"].endswith(".json"):
+                return CONFIG_FILE_ROUTE, self._device_file
+            return CONFIG_ROUTE, self._admin_get
         return None
 
     async def _device_file(self, path: str, headers: dict[str, str], _: str) -> Answer:
-        match = FILE_PATH.fullmatch(path)
-        if match is None:
-            return None
-        try:
-            mac = MacAddress.parse(match[1])
-        except InvalidMacAddress:
+        mac = _mac_in(FILE_PATH, path)
+        if mac is None:
             return None
         started = time.perf_counter()
         try:
@@ -135,14 +144,40 @@ class ShortPaths:
         fresh = unchanged_for(
             document, headers.get("if-none-match"), headers.get("if-modified-since")
         )
-        response_headers = [
-            (name.lower().encode(), value.encode("latin-1"))
-            for name, value in device_file_headers(document).items()
-        ]
+        response_headers = _encoded(device_file_headers(document))
         return (304, response_headers, b"") if fresh else (200, response_headers, document.body)
+
+    async def _admin_get(self, path: str, headers: dict[str, str], _: str) -> Answer:
+        mac = _mac_in(CONFIG_PATH, path)
+        if mac is None:
+            return None
+        started = time.perf_counter()
+        try:
+            stored = await self._get.execute(mac)
+        except Exception:
+            return None
+        self._metrics.operation_succeeded("get", time.perf_counter() - started)
+        document = stored.document
+        if unchanged_for(document, headers.get("if-none-match"), headers.get("if-modified-since")):
+            return 304, _encoded(device_file_headers(document)), b""
+        return 200, _encoded(validators(document)), config_body(stored)
 
     async def _health(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
         status, body = await health_answer(
             self._check, self._health_timeout, self._metrics, correlation_id
         )
         return status, [], body
+
+
+def _mac_in(pattern: re.Pattern[str], path: str) -> MacAddress | None:
+    match = pattern.fullmatch(path)
+    if match is None:
+        return None
+    try:
+        return MacAddress.parse(match[1])
+    except InvalidMacAddress:
+        return None
+
+
+def _encoded(headers: dict[str, str]) -> Headers:
+    return [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()]

@@ -77,6 +77,16 @@ async def test_unknown_urls_share_one_route_label(client: Client) -> None:
     )
 
 
+async def test_unknown_methods_share_one_method_label(client: Client) -> None:
+    for method in ("FOO", "BREW", "PROPFIND"):
+        await client.open("/api/configs", method=method)
+    samples = await scrape(client)
+    methods = {
+        dict(labels).get("method") for name, labels in samples if name == "http_requests_total"
+    }
+    assert methods == {"OTHER"}  # the scrape itself is counted once it has answered
+
+
 async def test_304s_and_storage_errors_are_counted(client: Client, configs_dir: Path) -> None:
     etag = (await client.put(f"/api/configs/{MAC}", json={"content": {}})).headers["ETag"]
     await client.get(f"/api/configs/{MAC}.json", headers={"If-None-Match": etag})

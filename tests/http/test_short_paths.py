@@ -70,7 +70,12 @@ async def test_the_short_path_answers_like_the_route(
 ) -> None:
     etag = await etag_of(quart_app)
     headers = {name: value.format(etag=etag) for name, value in headers.items()}
-    for path in (f"/api/configs/{MAC}.json", "/api/configs/AA:BB:CC:DD:EE:FF.json"):
+    for path in (
+        f"/api/configs/{MAC}.json",
+        "/api/configs/AA:BB:CC:DD:EE:FF.json",
+        f"/api/configs/{MAC}",
+        "/api/configs/AA:BB:CC:DD:EE:FF",
+    ):
         short, route = await answers(quart_app, method, path, headers)
         assert short.status_code == route.status_code
         assert short.content == route.content
@@ -88,6 +93,13 @@ async def test_the_short_path_answers_like_the_route(
         ("GET", "/api/configs/not-a-mac.json", {}),
         ("GET", f"/api/configs/{MAC}.json", {"Origin": "http://localhost:3000"}),
         ("PUT", f"/api/configs/{MAC}.json", {}),
+        ("GET", "/api/configs/00-00-00-00-00-01", {}),
+        ("GET", "/api/configs/not-a-mac", {}),
+        ("GET", f"/api/configs/{MAC}/", {}),
+        ("GET", f"/api/configs/{MAC}/extra", {}),
+        ("GET", f"/api/configs/{MAC}", {"Origin": "http://localhost:3000"}),
+        ("DELETE", "/api/configs/00-00-00-00-00-01", {}),
+        ("GET", "/api/health", {"Origin": "http://localhost:3000"}),
     ],
 )
 async def test_everything_else_is_the_routes_to_answer(
@@ -166,5 +178,30 @@ async def test_the_ordinary_requests_never_reach_quart(quart_app: Quart) -> None
         assert (await http.get("/api/health")).status_code == 200
         assert (await http.head("/api/health")).status_code == 200
         assert (await http.get(f"/api/configs/{MAC}.json")).status_code == 200
+        assert (await http.get(f"/api/configs/{MAC}")).status_code == 200
         with pytest.raises(AssertionError, match="handed on: GET /api/configs"):
             await http.get("/api/configs")
+
+
+async def test_a_corrupt_file_is_the_routes_to_answer(quart_app: Quart, configs_dir: Path) -> None:
+    (configs_dir / f"{MAC}.json").write_text("[1, 2]")
+    for path in (f"/api/configs/{MAC}", f"/api/configs/{MAC}.json"):
+        short, route = await answers(quart_app, "GET", path, {})
+        assert short.status_code == route.status_code == 500
+        assert short.json()["code"] == route.json()["code"] == "CONFIG_CORRUPT"
+
+
+async def test_an_admin_get_is_counted_and_logged_like_the_route(
+    quart_app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="iot_support.access"):
+        async with client(quart_app) as http:
+            await http.get(f"/api/configs/{MAC}", headers={"X-Request-ID": "admin-1"})
+            metrics = (await http.get("/metrics")).text
+    (line,) = [r for r in caplog.records if getattr(r, "path", "") == f"/api/configs/{MAC}"]
+    assert line.route == "/api/configs/<mac:mac_address>"  # type: ignore[attr-defined]
+    assert line.correlation_id == "admin-1"  # type: ignore[attr-defined]
+    assert (
+        'http_requests_total{method="GET",route="/api/configs/<mac:mac_address>",status="200"} 1.0'
+    ) in metrics
+    assert 'iot_config_operations_total{operation="get",status="success"} 1.0' in metrics

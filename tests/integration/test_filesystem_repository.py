@@ -557,3 +557,25 @@ async def test_a_validated_document_is_not_parsed_again_until_it_changes(
     path.write_bytes(b"[1]" + b" " * (path.stat().st_size - 3))  # same size, now invalid
     with pytest.raises(CorruptDeviceConfig):
         await repository.get_document(A)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected", "limit", "read"),
+    [
+        (900, 900, 4097, 900),  # the usual case: fstat's size is the size
+        (200_000, 10, 300_001, 200_000),  # the file grew after fstat: read on to its end
+        (200_000, 10, 70_001, 70_001),  # ...but never past the limit
+        (0, 0, 4097, 0),
+    ],
+)
+def test_a_read_takes_the_whole_file_up_to_the_limit(
+    tmp_path: Path, size: int, expected: int, limit: int, read: int
+) -> None:
+    path = tmp_path / "file"
+    content = os.urandom(size)
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert filesystem_repository._read_all(fd, expected, limit) == content[:read]
+    finally:
+        os.close(fd)
