@@ -120,6 +120,12 @@ def _read_all(fd: int, expected: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _write_all(fd: int, body: bytes) -> None:
+    view = memoryview(body)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
     """Return the JSON object in stored bytes; raise `CorruptDeviceConfig` saying why not."""
     if not body.strip():
@@ -540,16 +546,19 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             raise _storage_unavailable(
                 exc, f"creating a temporary file in {self._directory}"
             ) from exc
+        renamed = False
         try:
             try:
-                with os.fdopen(fd, "wb") as stream:
-                    stream.write(body)
-                    stream.flush()
-                    os.fchmod(stream.fileno(), FILE_MODE)
-                    os.fsync(stream.fileno())
-                    modified_at = os.fstat(stream.fileno()).st_mtime
+                try:
+                    _write_all(fd, body)
+                    os.fchmod(fd, FILE_MODE)
+                    os.fsync(fd)
+                    modified_at = os.fstat(fd).st_mtime
+                finally:
+                    os.close(fd)
                 if overwrite:
                     self._replace(temp_name, target, mac_address)
+                    renamed = True
                 else:
                     # link() fails if the target exists: the check and the create are one step.
                     os.link(temp_name, target)
@@ -558,7 +567,8 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             except OSError as exc:
                 raise _storage_unavailable(exc, f"writing {target}") from exc
         finally:
-            self._remove_quietly(temp_name)
+            if not renamed:  # a failed write's temp file, or the second name of a link
+                self._remove_quietly(temp_name)
         self._sync_directory()
         return ConfigDocument(mac_address, body, modified_at)
 
