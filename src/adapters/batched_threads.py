@@ -53,9 +53,6 @@ class BatchedThreads:
         pending.clear()
         self._pool.submit(_run_batch, loop, batch)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
 
 def _run_batch(loop: asyncio.AbstractEventLoop, batch: list[_Call]) -> None:
     outcomes: list[_Outcome] = []

@@ -14,6 +14,7 @@ from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 from tests.conftest import MAC
+from tests.fakes import InMemoryDeviceConfigRepository
 
 COMPARED_HEADERS = (
     "etag",
@@ -205,3 +206,19 @@ async def test_an_admin_get_is_counted_and_logged_like_the_route(
         'http_requests_total{method="GET",route="/api/configs/<mac:mac_address>",status="200"} 1.0'
     ) in metrics
     assert 'iot_config_operations_total{operation="get",status="success"} 1.0' in metrics
+
+
+async def test_a_health_check_that_breaks_unexpectedly_is_answered_in_the_envelope(
+    configs_dir: Path,
+) -> None:
+    class BrokenCheck(InMemoryDeviceConfigRepository):
+        async def check(self) -> None:
+            raise RuntimeError("a bug, not a storage failure")
+
+    app = create_app(bootstrap(Settings(configs_dir=configs_dir), repository=BrokenCheck()))
+    async with client(app) as http:
+        response = await http.get("/api/health", headers={"X-Request-ID": "probe-2"})
+    assert response.status_code == 500
+    assert response.json()["code"] == "INTERNAL_ERROR"
+    assert response.json()["correlationId"] == "probe-2"
+    assert "a bug" not in response.text
