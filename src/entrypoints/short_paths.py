@@ -76,10 +76,10 @@ class ShortPaths:
             return
         route, handler = chosen
         http: HTTPScope = scope  # type: ignore[assignment]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in http["headers"]
-        }
+        headers: dict[str, str] = {}
+        for name, value in http["headers"]:
+            # A repeated header counts by its first line, as Werkzeug's `headers.get` reads it.
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         if "origin" in headers:  # CORS is Quart's (quart-cors)
             await self._next(scope, receive, send)
             return

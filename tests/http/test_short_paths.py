@@ -222,3 +222,15 @@ async def test_a_health_check_that_breaks_unexpectedly_is_answered_in_the_envelo
     assert response.json()["code"] == "INTERNAL_ERROR"
     assert response.json()["correlationId"] == "probe-2"
     assert "a bug" not in response.text
+
+
+async def test_a_repeated_header_is_read_as_the_route_reads_it(quart_app: Quart) -> None:
+    etag = await etag_of(quart_app)
+    repeated = [("If-None-Match", etag), ("If-None-Match", '"other"'), ("X-Request-ID", "first")]
+    repeated.append(("X-Request-ID", "second"))
+    for path in (f"/api/configs/{MAC}.json", f"/api/configs/{MAC}", "/api/health"):
+        async with client(quart_app) as whole, client(quart_app.asgi_app._next) as route_only:  # type: ignore[attr-defined]
+            short = await whole.get(path, headers=repeated)
+            route = await route_only.get(path, headers=repeated)
+        assert short.status_code == route.status_code
+        assert short.headers["x-request-id"] == route.headers["x-request-id"] == "first"
