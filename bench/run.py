@@ -34,7 +34,10 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
-GENERATOR = HERE.parents[1] / "shared" / "bench" / "gen_configs.py"
+# The shared data generator, next to this repository (`../shared`) unless told otherwise.
+GENERATOR = Path(
+    os.environ.get("BENCH_GENERATOR", HERE.parents[1] / "shared" / "bench" / "gen_configs.py")
+)
 SERVER = Path(sys.executable).with_name("iot-support")
 TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE = 1000  # MACs the request lists cycle through
@@ -412,6 +415,11 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated scenarios; prints only, writes nothing")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
+    if not GENERATOR.is_file():
+        sys.exit(
+            f"bench: the config generator {GENERATOR} is missing; clone next to ../shared "
+            "or set BENCH_GENERATOR to its path"
+        )
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"bench: {tool} is missing (scripts/bench.sh installs it)")
