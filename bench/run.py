@@ -391,17 +391,27 @@ def chart(reports: list[SizeReport], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = [r.size for r in reports]
-    figure, axes = plt.subplots(figsize=(9, 6))
-    for scenario in [r.scenario for r in reports[0].results]:
+    figure, axes = plt.subplots(figsize=(11, 6))
+    colours = plt.get_cmap("tab20").colors
+    for index, scenario in enumerate([r.scenario for r in reports[0].results]):
         values = [report.get(scenario).cpu_ms_per_request for report in reports]
-        axes.plot(sizes, values, marker="o", label=scenario)
+        # The references (the floors, nginx) dashed, so the service's own lines stand out.
+        reference = scenario.startswith(("floor", "nginx"))
+        axes.plot(
+            sizes,
+            values,
+            marker="o",
+            label=scenario,
+            color=colours[(2 * index) % 20 + (index >= 10)],
+            linestyle="--" if reference else "-",
+        )
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("configs in the directory")
     axes.set_ylabel("server CPU ms per request")
     axes.set_title("iot-support: server CPU per request, by scenario and fleet size")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
