@@ -1,14 +1,14 @@
-"""Short blocking calls run off the event loop, one thread hand-off per batch instead of per call.
+"""Blocking calls run off the event loop, one thread hand-off per batch instead of per call.
 
 `asyncio.to_thread` costs a worker wake-up, a GIL hand-over and a self-pipe wake-up of the loop
 for every call: about 60 us of CPU each on this machine class, more than the read it carries.
 Under load many device fetches arrive in the same turn of the event loop; gathered, they cross
-to a worker thread together and come back with one wake-up (measured: about 9 us per call with
+to a worker thread together and come back with one wake-up (measured: 10-13 us per call with
 16 callers, see ARCHITECTURE.md "Performance"). A lone call costs what `to_thread` costs.
 
-Only short calls belong here (a read, a stat): the calls of one batch run one after another on
-one thread, so a slow call delays its batch. A stalled filesystem stalls that batch only; the
-next batch goes to another thread of the pool.
+The calls of one batch run one after another on one thread, so a slow call delays its batch:
+reads batch without bound, writes (`max_batch`) a few at a time. A stalled filesystem stalls
+the batches it holds; the next batch goes to another thread of the pool.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ _Outcome = tuple["asyncio.Future[Any]", BaseException | None, Any]
 
 
 class BatchedThreads:
-    def __init__(self, threads: int = 8, name: str = "batched-io") -> None:
+    def __init__(
+        self, threads: int = 8, name: str = "batched-io", max_batch: int | None = None
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._max_batch = max_batch
         # Per thread, because each thread runs its own event loop (tests drive one repository
         # from many threads, each with asyncio.run).
         self._local = threading.local()
@@ -51,7 +54,9 @@ class BatchedThreads:
     def _dispatch(self, loop: asyncio.AbstractEventLoop, pending: list[_Call]) -> None:
         batch = pending[:]
         pending.clear()
-        self._pool.submit(_run_batch, loop, batch)
+        size = self._max_batch or len(batch)
+        for start in range(0, len(batch), size):
+            self._pool.submit(_run_batch, loop, batch[start : start + size])
 
 
 def _run_batch(loop: asyncio.AbstractEventLoop, batch: list[_Call]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from collections import Counter
 
 import pytest
 
@@ -26,6 +27,20 @@ async def test_calls_asked_for_in_one_turn_share_one_thread_hand_off() -> None:
     threads = BatchedThreads()
     results = await asyncio.gather(*(threads.run(whoami, tag) for tag in range(16)))
     assert len({ident for _, ident, _ in results}) == 1
+
+
+async def test_a_bounded_batch_spreads_a_burst_over_threads() -> None:
+    threads = BatchedThreads(max_batch=4)
+    barrier = threading.Barrier(4, timeout=5)
+
+    def meet(tag: int) -> int:
+        if tag % 4 == 0:  # the first call of each batch: all four batches run at once
+            barrier.wait()
+        return threading.get_ident()
+
+    idents = await asyncio.gather(*(threads.run(meet, tag) for tag in range(16)))
+    per_thread = Counter(idents)
+    assert sorted(per_thread.values()) == [4, 4, 4, 4]
 
 
 async def test_an_exception_reaches_its_own_caller_only() -> None:
