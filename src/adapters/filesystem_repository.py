@@ -13,6 +13,7 @@ import struct
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -52,6 +53,8 @@ TEMP_NAME = re.compile(r"\.[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.json\.[A-Za-z0-9_]+\.
 DEFAULT_STALE_TEMP_SECONDS = 15 * 60
 # Hidden, so listings ignore it; in the configs directory, so all replicas lock the same files.
 LOCK_DIRECTORY = ".locks"
+# Writers lock one of a fixed set of lock files, picked from the MAC (see lock_file_name).
+LOCK_STRIPES = 256
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 # Writes asked for together run one after another on one thread, up to this many; a larger
 # burst spreads over more threads. Run together, a burst's fsyncs cost a third less CPU than on
@@ -106,6 +109,17 @@ def _signature(info: os.stat_result) -> Signature:
 
 def _settled(info: os.stat_result, now_ns: int) -> bool:
     return max(info.st_mtime_ns, info.st_ctime_ns) < now_ns - SETTLED_NS
+
+
+def lock_file_name(mac_address: MacAddress) -> str:
+    """The lock file a write to this config takes: one of LOCK_STRIPES, by a CRC-32 of the MAC.
+
+    A fixed set rather than one file per config: the directory of locks stays small whatever
+    the fleet did, and a device's first save does not pay for creating one. Two configs in one
+    stripe only wait for each other's write. Every replica must pick the same file for a MAC,
+    so this function and LOCK_STRIPES are part of the on-disk format (a test pins them).
+    """
+    return f"stripe-{zlib.crc32(mac_address.value.encode()) % LOCK_STRIPES:03d}.lock"
 
 
 def _read_all(fd: int, expected: int, limit: int) -> bytes:
@@ -525,7 +539,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         """Hold the config's write lock: an advisory `flock` on a lock file in the shared
         directory, so writers in other threads, processes and replicas (CephFS supports
         these locks across clients) wait their turn. Readers never take it."""
-        path = self._directory / LOCK_DIRECTORY / f"{mac_address}.lock"
+        path = self._directory / LOCK_DIRECTORY / lock_file_name(mac_address)
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             try:

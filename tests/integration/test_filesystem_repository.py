@@ -579,3 +579,28 @@ def test_a_read_takes_the_whole_file_up_to_the_limit(
         assert filesystem_repository._read_all(fd, expected, limit) == content[:read]
     finally:
         os.close(fd)
+
+
+def test_the_lock_file_of_a_mac_is_fixed_by_the_on_disk_format() -> None:
+    # Replicas of different versions must lock the same file for a config: changing the
+    # stripe function or count is a change of the on-disk format, not a refactoring.
+    assert filesystem_repository.LOCK_STRIPES == 256
+    assert filesystem_repository.lock_file_name(MacAddress("aa-bb-cc-dd-ee-ff")) == (
+        "stripe-225.lock"
+    )
+    assert filesystem_repository.lock_file_name(MacAddress("00-00-00-00-00-01")) == (
+        "stripe-140.lock"
+    )
+
+
+async def test_the_lock_files_stay_a_fixed_set_whatever_the_fleet_does(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    macs = [MacAddress(f"02-00-00-00-{i // 256:02x}-{i % 256:02x}") for i in range(600)]
+    for mac in macs:
+        await repository.save(DeviceConfig(mac, {"v": 1}))
+    for mac in macs[::2]:
+        await repository.delete(mac)
+    locks = os.listdir(tmp_path / filesystem_repository.LOCK_DIRECTORY)
+    assert len(locks) <= filesystem_repository.LOCK_STRIPES
+    assert set(locks) == {filesystem_repository.lock_file_name(mac) for mac in macs}
+    assert len(visible_names(tmp_path)) == 300
