@@ -5,7 +5,7 @@ For each size N it generates N configs with ../shared/bench/gen_configs.py, star
 with wrk from a separate process, and reads each server's CPU time from /proc/<pid>/stat before
 and after. It prints a Markdown table and writes it, with a chart, to bench/results/.
 
-    python bench/run.py [--sizes 200,2000,20000] [--seconds 4] [--connections 16]
+    python bench/run.py [--sizes 200,2000,20000] [--seconds 3] [--repeat 3] [--connections 16]
     python bench/run.py --only "device fetch,health"   # a quick look: prints, writes nothing
 """
 
@@ -201,6 +201,13 @@ def etag(path: Path) -> str:
     return '"' + hashlib.sha256(path.read_bytes()).hexdigest()[:32] + '"'
 
 
+@dataclass(frozen=True)
+class Load:
+    seconds: float  # per measured wrk run
+    connections: int
+    repeats: int  # measured runs per scenario; the one with the median CPU per request counts
+
+
 def measure(
     name: str,
     size: int,
@@ -209,25 +216,28 @@ def measure(
     lines: list[str],
     body: Path,
     work: Path,
-    seconds: float,
-    connections: int,
+    load: Load,
 ) -> Result:
-    run_wrk(url, lines, body, work, 1, connections)  # warm-up, not counted
-    before = cpu_ms(pids)
-    requests, rps, p50, p99, errors = run_wrk(url, lines, body, work, seconds, connections)
-    used = cpu_ms(pids) - before
-    result = Result(name, size, requests, rps, p50, p99, errors, used)
+    """The scenario's figures from the median of `load.repeats` runs (by CPU per request): the
+    machine is shared, and one run can land on a neighbour's burst."""
+    run_wrk(url, lines, body, work, 1, load.connections)  # warm-up, not counted
+    runs = []
+    for _ in range(load.repeats):
+        before = cpu_ms(pids)
+        figures = run_wrk(url, lines, body, work, load.seconds, load.connections)
+        runs.append(Result(name, size, *figures, cpu_ms(pids) - before))
+    result = sorted(runs, key=lambda run: run.cpu_ms_per_request)[len(runs) // 2]
     print(
-        f"  {name:<18} {rps:>9.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
-        f"errors {errors:>4}  cpu {result.cpu_ms_per_request:7.3f} ms/req",
+        f"  {name:<18} {result.rps:>9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors:>4}  "
+        f"cpu {result.cpu_ms_per_request:7.3f} ms/req "
+        f"(runs: {', '.join(f'{run.cpu_ms_per_request:.3f}' for run in runs)})",
         flush=True,
     )
     return result
 
 
-def bench_size(
-    size: int, seconds: float, connections: int, body: Path, only: set[str] | None = None
-) -> SizeReport:
+def bench_size(size: int, load: Load, body: Path, only: set[str] | None = None) -> SizeReport:
     report = SizeReport(size)
     with tempfile.TemporaryDirectory(prefix="iot-bench-") as temp:
         work = Path(temp)
@@ -274,9 +284,7 @@ def bench_size(
             for name, lines in scenarios:
                 if only is not None and name not in only:
                     continue
-                report.results.append(
-                    measure(name, size, base, pids, lines, body, work, seconds, connections)
-                )
+                report.results.append(measure(name, size, base, pids, lines, body, work, load))
             report.rss_mb = rss_mb(server.pid)
             print(
                 f"  start-up to healthy {report.startup_s:.2f} s; "
@@ -295,14 +303,15 @@ def bench_size(
                 ("floor PUT (bare Quart)", "PUT\t/floor"),
             ):
                 report.results.append(
-                    measure(
-                        name, size, floor_url, [floor.pid], [line], body, work, seconds, connections
-                    )
+                    measure(name, size, floor_url, [floor.pid], [line], body, work, load)
                 )
 
         for scenario, flags in (("save spread", []), ("save one", ["--one"])):
             if only is None or scenario in only:
-                report.storage_ms[scenario] = storage_alone(work / "storage", body, flags)
+                runs = sorted(
+                    storage_alone(work / "storage", body, flags) for _ in range(load.repeats)
+                )
+                report.storage_ms[scenario] = runs[len(runs) // 2]
                 print(f"  storage alone, {scenario}: {report.storage_ms[scenario]:.3f} ms/save")
 
         with nginx(configs, work) as (nginx_url, nginx_pids):
@@ -315,8 +324,7 @@ def bench_size(
                     fetch,
                     body,
                     work,
-                    seconds,
-                    connections,
+                    load,
                 )
             )
     return report
@@ -341,13 +349,14 @@ TARGETS = {  # scenario: (ratio to the floor at 200, at 20,000)
 }
 
 
-def markdown(reports: list[SizeReport], seconds: float, connections: int) -> str:
+def markdown(reports: list[SizeReport], load: Load) -> str:
     lines = [
         "# Benchmark results",
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.node()}; {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}; wrk, 1 thread, {connections} connections, "
-        f"{seconds:g} s per scenario after a 1 s warm-up; CPU from /proc/<pid>/stat.",
+        f"Python {platform.python_version()}; wrk, 1 thread, {load.connections} connections, "
+        f"a 1 s warm-up then {load.repeats} runs of {load.seconds:g} s per scenario, the run "
+        "with the median CPU per request shown; CPU from /proc/<pid>/stat.",
         "Ratios are to the floor (a bare Quart route on hypercorn) measured in the same run.",
         "",
     ]
@@ -419,12 +428,14 @@ def chart(reports: list[SizeReport], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="200,2000,20000")
-    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--only", help="comma-separated scenarios; prints only, writes nothing")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
+    load = Load(args.seconds, args.connections, args.repeat)
     if not GENERATOR.is_file():
         sys.exit(
             f"bench: the config generator {GENERATOR} is missing; clone next to ../shared "
@@ -446,12 +457,12 @@ def main() -> None:
     reports = []
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"{size} configs", flush=True)
-        reports.append(bench_size(size, args.seconds, args.connections, body, only))
+        reports.append(bench_size(size, load, body, only))
     body.unlink()
     if only is not None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    table = markdown(reports, args.seconds, args.connections)
+    table = markdown(reports, load)
     (args.out / "results.md").write_text(table)
     (args.out / "results.json").write_text(
         json.dumps(
