@@ -28,6 +28,8 @@ _Outcome = tuple["asyncio.Future[Any]", BaseException | None, Any]
 
 
 class BatchedThreads:
+    """`threads` workers; each takes up to `max_batch` of one turn's calls (None: all of them)."""
+
     def __init__(
         self, threads: int = 8, name: str = "batched-io", max_batch: int | None = None
     ) -> None:
