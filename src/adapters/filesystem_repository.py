@@ -553,9 +553,33 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            with self._legacy_lock(mac_address):
+                yield
         finally:
             os.close(fd)  # Closing the descriptor releases the lock, as does a crash.
+
+    @contextmanager
+    def _legacy_lock(self, mac_address: MacAddress) -> Iterator[None]:
+        """Also hold `.locks/<mac>.lock` when it exists: earlier builds locked one such file per
+        config, and during a rolling update an old replica may still write. Taken after the
+        stripe, which old replicas never take, so the order cannot deadlock. A fresh install
+        has none, and pays one failed `open` per write."""
+        path = self._directory / LOCK_DIRECTORY / f"{mac_address}.lock"
+        fd: int | None
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            fd = None
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
+        if fd is None:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _write(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> ConfigDocument:
         target = self._path(mac_address)

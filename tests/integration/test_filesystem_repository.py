@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import fcntl
+import json
 import logging
 import os
 import stat
@@ -604,3 +607,33 @@ async def test_the_lock_files_stay_a_fixed_set_whatever_the_fleet_does(tmp_path:
     assert len(locks) <= filesystem_repository.LOCK_STRIPES
     assert set(locks) == {filesystem_repository.lock_file_name(mac) for mac in macs}
     assert len(visible_names(tmp_path)) == 300
+
+
+async def test_a_lock_file_of_an_earlier_build_is_honoured_while_it_exists(
+    tmp_path: Path,
+) -> None:
+    # An old replica, mid-write during a rolling update, holds `.locks/<mac>.lock`.
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    legacy = tmp_path / filesystem_repository.LOCK_DIRECTORY / f"{A}.lock"
+    legacy.touch()
+    with legacy.open("r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        save = threading.Thread(
+            target=lambda: asyncio.run(repository.save(DeviceConfig(A, {"v": 2})))
+        )
+        save.start()
+        save.join(timeout=0.5)
+        assert save.is_alive(), "the save went ahead while the old replica held its lock"
+        assert json.loads((tmp_path / f"{A}.json").read_bytes()) == {"v": 1}
+    save.join(timeout=10)
+    assert not save.is_alive()
+    assert json.loads((tmp_path / f"{A}.json").read_bytes()) == {"v": 2}
+
+
+async def test_a_write_creates_no_lock_file_of_an_earlier_build(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    await repository.delete(A)
+    locks = os.listdir(tmp_path / filesystem_repository.LOCK_DIRECTORY)
+    assert locks == [filesystem_repository.lock_file_name(A)]
