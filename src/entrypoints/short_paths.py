@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from hypercorn.typing import HTTPScope, Scope
 
 from domain.errors import InvalidMacAddress
-from domain.model import MacAddress
+from domain.model import ConfigDocument, MacAddress
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
 from entrypoints.conditional import device_file_headers, unchanged_for, validators
 from entrypoints.correlation import REQUEST_ID_HEADER, choose_correlation_id
@@ -47,6 +47,7 @@ Headers = list[tuple[bytes, bytes]]
 # What a short path answers (status, headers, body as for GET), or None to hand the request on.
 Answer = tuple[int, Headers, bytes] | None
 Handler = Callable[[str, dict[str, str], str], Awaitable[Answer]]
+T = TypeVar("T")
 
 
 class ShortPaths:
@@ -132,35 +133,46 @@ class ShortPaths:
         return None
 
     async def _device_file(self, path: str, headers: dict[str, str], _: str) -> Answer:
-        mac = _mac_in(FILE_PATH, path)
-        if mac is None:
+        document = await self._read(FILE_PATH, path, "download", self._fetch.execute)
+        if document is None:
             return None
-        started = time.perf_counter()
-        try:
-            document = await self._fetch.execute(mac)
-        except Exception:
-            return None
-        self._metrics.operation_succeeded("download", time.perf_counter() - started)
-        fresh = unchanged_for(
-            document, headers.get("if-none-match"), headers.get("if-modified-since")
-        )
         response_headers = _encoded(device_file_headers(document))
-        return (304, response_headers, b"") if fresh else (200, response_headers, document.body)
+        if _unchanged(document, headers):
+            return 304, response_headers, b""
+        return 200, response_headers, document.body
 
     async def _admin_get(self, path: str, headers: dict[str, str], _: str) -> Answer:
-        mac = _mac_in(CONFIG_PATH, path)
-        if mac is None:
+        stored = await self._read(CONFIG_PATH, path, "get", self._get.execute)
+        if stored is None:
+            return None
+        document = stored.document
+        if _unchanged(document, headers):
+            return 304, _encoded(device_file_headers(document)), b""
+        return 200, _encoded(validators(document)), config_body(stored)
+
+    async def _read(
+        self,
+        pattern: re.Pattern[str],
+        path: str,
+        operation: str,
+        execute: Callable[[MacAddress], Awaitable[T]],
+    ) -> T | None:
+        """What the use case reads for the MAC in `path`, timed and counted like the route's
+        operation; None (hand the request on) for a bad MAC or any failure."""
+        match = pattern.fullmatch(path)
+        if match is None:
+            return None
+        try:
+            mac = MacAddress.parse(match[1])
+        except InvalidMacAddress:
             return None
         started = time.perf_counter()
         try:
-            stored = await self._get.execute(mac)
+            found = await execute(mac)
         except Exception:
             return None
-        self._metrics.operation_succeeded("get", time.perf_counter() - started)
-        document = stored.document
-        if unchanged_for(document, headers.get("if-none-match"), headers.get("if-modified-since")):
-            return 304, _encoded(device_file_headers(document)), b""
-        return 200, _encoded(validators(document)), config_body(stored)
+        self._metrics.operation_succeeded(operation, time.perf_counter() - started)
+        return found
 
     async def _health(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
         try:
@@ -172,14 +184,8 @@ class ShortPaths:
         return status, [], body
 
 
-def _mac_in(pattern: re.Pattern[str], path: str) -> MacAddress | None:
-    match = pattern.fullmatch(path)
-    if match is None:
-        return None
-    try:
-        return MacAddress.parse(match[1])
-    except InvalidMacAddress:
-        return None
+def _unchanged(document: ConfigDocument, headers: dict[str, str]) -> bool:
+    return unchanged_for(document, headers.get("if-none-match"), headers.get("if-modified-since"))
 
 
 def _encoded(headers: dict[str, str]) -> Headers:

@@ -115,23 +115,6 @@ async def test_everything_else_is_the_routes_to_answer(
         assert short.headers["access-control-allow-origin"] == "http://localhost:3000"
 
 
-async def test_the_short_path_is_counted_and_logged_like_the_route(
-    quart_app: Quart, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level("INFO", logger="iot_support.access"):
-        async with client(quart_app) as http:
-            await http.get(f"/api/configs/{MAC}.json", headers={"X-Request-ID": "dev-1"})
-            metrics = (await http.get("/metrics")).text
-    (line,) = [r for r in caplog.records if getattr(r, "path", "").endswith(".json")]
-    assert line.route == "/api/configs/<path:mac_address>.json"  # type: ignore[attr-defined]
-    assert line.correlation_id == "dev-1"  # type: ignore[attr-defined]
-    assert (
-        'http_requests_total{method="GET",route="/api/configs/<path:mac_address>.json",'
-        'status="200"} 1.0'
-    ) in metrics
-    assert 'iot_config_operations_total{operation="download",status="success"} 1.0' in metrics
-
-
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 @pytest.mark.parametrize("storage", ["present", "missing", "not a directory"])
 async def test_health_answers_like_its_route(
@@ -157,19 +140,6 @@ async def test_health_answers_like_its_route(
         assert body["reason"] == {"missing": "directory_missing"}.get(storage, "not_a_directory")
 
 
-async def test_health_is_counted_and_logged_like_its_route(
-    quart_app: Quart, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level("INFO", logger="iot_support.access"):
-        async with client(quart_app) as http:
-            assert (await http.get("/api/health", headers={"X-Request-ID": "k8s"})).is_success
-            metrics = (await http.get("/metrics")).text
-    (line,) = [r for r in caplog.records if getattr(r, "path", "") == "/api/health"]
-    assert line.route == "/api/health"  # type: ignore[attr-defined]
-    assert line.correlation_id == "k8s"  # type: ignore[attr-defined]
-    assert 'http_requests_total{method="GET",route="/api/health",status="200"} 1.0' in metrics
-
-
 async def test_the_ordinary_requests_never_reach_quart(quart_app: Quart) -> None:
     async def quart_is_not_asked(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError(f"handed on: {scope['method']} {scope['path']}")
@@ -184,28 +154,40 @@ async def test_the_ordinary_requests_never_reach_quart(quart_app: Quart) -> None
             await http.get("/api/configs")
 
 
+@pytest.mark.parametrize(
+    ("path", "route", "operation"),
+    [
+        (f"/api/configs/{MAC}.json", "/api/configs/<path:mac_address>.json", "download"),
+        (f"/api/configs/{MAC}", "/api/configs/<mac:mac_address>", "get"),
+        ("/api/health", "/api/health", None),
+    ],
+)
+async def test_each_short_path_is_counted_and_logged_like_its_route(
+    quart_app: Quart,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    route: str,
+    operation: str | None,
+) -> None:
+    with caplog.at_level("INFO", logger="iot_support.access"):
+        async with client(quart_app) as http:
+            assert (await http.get(path, headers={"X-Request-ID": "req-1"})).status_code == 200
+            metrics = (await http.get("/metrics")).text
+    (line,) = [r for r in caplog.records if getattr(r, "path", "") == path]
+    assert line.route == route  # type: ignore[attr-defined]
+    assert line.correlation_id == "req-1"  # type: ignore[attr-defined]
+    assert f'http_requests_total{{method="GET",route="{route}",status="200"}} 1.0' in metrics
+    if operation is not None:
+        counted = f'iot_config_operations_total{{operation="{operation}",status="success"}} 1.0'
+        assert counted in metrics
+
+
 async def test_a_corrupt_file_is_the_routes_to_answer(quart_app: Quart, configs_dir: Path) -> None:
     (configs_dir / f"{MAC}.json").write_text("[1, 2]")
     for path in (f"/api/configs/{MAC}", f"/api/configs/{MAC}.json"):
         short, route = await answers(quart_app, "GET", path, {})
         assert short.status_code == route.status_code == 500
         assert short.json()["code"] == route.json()["code"] == "CONFIG_CORRUPT"
-
-
-async def test_an_admin_get_is_counted_and_logged_like_the_route(
-    quart_app: Quart, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level("INFO", logger="iot_support.access"):
-        async with client(quart_app) as http:
-            await http.get(f"/api/configs/{MAC}", headers={"X-Request-ID": "admin-1"})
-            metrics = (await http.get("/metrics")).text
-    (line,) = [r for r in caplog.records if getattr(r, "path", "") == f"/api/configs/{MAC}"]
-    assert line.route == "/api/configs/<mac:mac_address>"  # type: ignore[attr-defined]
-    assert line.correlation_id == "admin-1"  # type: ignore[attr-defined]
-    assert (
-        'http_requests_total{method="GET",route="/api/configs/<mac:mac_address>",status="200"} 1.0'
-    ) in metrics
-    assert 'iot_config_operations_total{operation="get",status="success"} 1.0' in metrics
 
 
 async def test_a_health_check_that_breaks_unexpectedly_is_answered_in_the_envelope(
