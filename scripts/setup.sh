@@ -1,10 +1,22 @@
-# Shared by scripts/test.sh and scripts/bench.sh (sourced, not run).
+# Shared by the scripts (sourced, not run).
 
-# make_venv EXTRA: the project's venv in .venv with the given extras installed.
+# bootstrap_uv: the project's venv in .venv with the pinned uv in it (requirements/uv.txt,
+# checked by hash), which installs everything else from uv.lock.
+bootstrap_uv() {
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/uv.txt
+}
+
+# make_venv [EXTRA...]: the project's venv in .venv with exactly the locked versions of the
+# project's dependencies and the given extras (uv sync --frozen: the lock is used as it is, never
+# re-resolved). --inexact keeps uv and pip, which the lock does not list, in the venv.
 make_venv() {
-    python3 -m venv .venv
-    .venv/bin/pip install --quiet --upgrade pip
-    .venv/bin/pip install --quiet -e ".[$1]"
+    bootstrap_uv
+    local extras=() extra
+    for extra in "$@"; do
+        extras+=(--extra "$extra")
+    done
+    .venv/bin/uv sync --quiet --frozen --inexact --python .venv/bin/python "${extras[@]}"
 }
 
 # ensure_debian_packages WHY PACKAGE...: install the Debian packages whose command is missing,

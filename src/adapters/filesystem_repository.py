@@ -41,6 +41,7 @@ from domain.model import (
     SkippedFile,
     StoredConfig,
     WriteCondition,
+    is_utf8,
 )
 from domain.ports import DeviceConfigRepository
 
@@ -151,11 +152,15 @@ def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
         raise _corrupt(mac_address, FileProblem.EMPTY, "the file is empty")
     try:
         value = msgspec.json.decode(body)
-    except UnicodeDecodeError:
-        raise _corrupt(mac_address, FileProblem.NOT_UTF8, "the file is not valid UTF-8") from None
     except RecursionError:
         raise _corrupt(mac_address, FileProblem.TOO_DEEP, "the JSON is nested too deeply") from None
-    except msgspec.DecodeError as exc:
+    except (UnicodeDecodeError, msgspec.DecodeError) as exc:
+        # msgspec before 0.23 raised UnicodeDecodeError for invalid UTF-8, later versions a
+        # DecodeError like any syntax error: ask the bytes, so every version tells them apart.
+        if not is_utf8(body):
+            raise _corrupt(
+                mac_address, FileProblem.NOT_UTF8, "the file is not valid UTF-8"
+            ) from None
         raise _corrupt(
             mac_address, FileProblem.INVALID_JSON, f"the file is not valid JSON ({exc})"
         ) from None

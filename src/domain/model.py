@@ -104,6 +104,16 @@ class DeviceConfig:
         )
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8, the only encoding a config document may have (RFC 8259
+    section 8.1). Asked only once a JSON decoder has refused the bytes, to say which way."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @attrs.frozen
 class ConfigDocument:
     """A config exactly as stored: the bytes a device downloads, and when they last changed."""

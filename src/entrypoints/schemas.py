@@ -12,7 +12,7 @@ from attrs import AttrsInstance
 from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from domain.model import ConfigListing, DeviceConfigSummary, StoredConfig
+from domain.model import ConfigListing, DeviceConfigSummary, StoredConfig, is_utf8
 from entrypoints.errors import RequestValidationFailed
 
 T = TypeVar("T", bound=AttrsInstance)
@@ -131,17 +131,18 @@ async def read_json(media_type: re.Pattern[str], expected: str, *, required: boo
     if (mimetype or required) and media_type.fullmatch(mimetype) is None:
         shown = mimetype or "no Content-Type"
         raise UnsupportedMediaType(f"The request body must be sent as {expected}, not {shown}.")
-    body = await request.get_data(as_text=False)
+    body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
         data = msgspec.json.decode(body)
         json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
-    except UnicodeDecodeError:
-        raise _invalid("body", "The request body is not valid UTF-8.") from None
     except RecursionError:
         raise _invalid("body", "The request body is nested too deeply.") from None
     except _DuplicateKey as duplicate:
         raise _invalid("body", f"The key {duplicate.key!r} appears twice in one object.") from None
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        # Invalid UTF-8 is a UnicodeDecodeError before msgspec 0.23 and a DecodeError after.
+        if not is_utf8(body):
+            raise _invalid("body", "The request body is not valid UTF-8.") from None
         raise _invalid("body", f"The request body is not valid JSON: {exc}.") from None
     return data
 

@@ -237,6 +237,57 @@ async def test_get_corrupt_config_is_500_config_corrupt_with_a_useful_message(
         assert str(configs_dir) not in body["error"]
 
 
+# Invalid UTF-8 is told apart from a JSON syntax error whichever way msgspec reports it
+# (UnicodeDecodeError before 0.23, DecodeError since).
+
+
+@pytest.mark.parametrize(
+    ("method", "content_type"),
+    [("PUT", "application/json"), ("PATCH", "application/merge-patch+json")],
+)
+async def test_a_body_with_invalid_utf8_says_so(
+    client: Client, configs_dir: Path, method: str, content_type: str
+) -> None:
+    await put(client, MAC, {"original": True})
+    before = (configs_dir / CONFIG_FILE).read_bytes()
+    body = b'{"content": {"a": "\xc3\x28"}}' if method == "PUT" else b'{"a": "\xff"}'
+
+    send = client.put if method == "PUT" else client.patch
+    response = await send(f"/api/configs/{MAC}", data=body, headers={"Content-Type": content_type})
+
+    assert response.status_code == 400
+    error = await response.get_json()
+    assert_error(error, "VALIDATION_FAILED")
+    assert error["details"]["errors"] == [
+        {"field": "body", "message": "The request body is not valid UTF-8."}
+    ]
+    assert (configs_dir / CONFIG_FILE).read_bytes() == before
+
+
+async def test_a_body_with_a_syntax_error_is_not_called_invalid_utf8(client: Client) -> None:
+    response = await client.put(
+        f"/api/configs/{MAC}",
+        data=b'{"content": {"a": "\xc3\xa9"',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    message = (await response.get_json())["details"]["errors"][0]["message"]
+    assert message.startswith("The request body is not valid JSON")
+
+
+async def test_a_stored_file_with_invalid_utf8_is_reported_as_such(
+    client: Client, configs_dir: Path
+) -> None:
+    (configs_dir / CONFIG_FILE).write_bytes(b'{"deviceName": "caf\xe9"}')
+    for path in (f"/api/configs/{MAC}", f"/api/configs/{MAC}.json"):
+        response = await client.get(path)
+        assert response.status_code == 500
+        body = await response.get_json()
+        assert_error(body, "CONFIG_CORRUPT")
+        assert "not valid UTF-8" in body["error"]
+
+
 # GET raw
 
 

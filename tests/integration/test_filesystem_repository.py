@@ -81,6 +81,7 @@ BAD_FILES = [
     ("aa-aa-aa-aa-aa-aa.json", b'"text"', FileProblem.NOT_AN_OBJECT),
     ("aa-aa-aa-aa-aa-aa.json", b"null", FileProblem.NOT_AN_OBJECT),
     ("aa-aa-aa-aa-aa-aa.json", b'{"a": "\xff"}', FileProblem.NOT_UTF8),
+    ("aa-aa-aa-aa-aa-aa.json", b'{"caf\xc3\xa9": ', FileProblem.INVALID_JSON),
     ("aa-aa-aa-aa-aa-aa.json", b'{"a":' * 2000 + b"1" + b"}" * 2000, FileProblem.TOO_LARGE),
     ("aa-aa-aa-aa-aa-aa.json", b'{"a":' + b"[" * 1500 + b"]" * 1500 + b"}", FileProblem.TOO_DEEP),
     ("aa-aa-aa-aa-aa-aa.json", b'{"a": "' + b"x" * 5000 + b'"}', FileProblem.TOO_LARGE),
