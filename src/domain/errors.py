@@ -12,9 +12,27 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def details(self) -> dict[str, str] | None:
+        """More about the error, for the `details` of the answer; most errors have none."""
+        return None
+
 
 class InvalidMacAddress(DomainError):
-    """The text is not a MAC address in a form the API accepts."""
+    """The text is not a MAC address in a form the API accepts.
+
+    The message keeps the previous service's wording, which the admin UI shows and its tests
+    look for: `Cannot <what> because MAC address '<text>' has invalid format`; `expected` says
+    what would have been accepted.
+    """
+
+    def __init__(self, message: str, expected: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+
+    @property
+    def details(self) -> dict[str, str]:
+        return {"expected": self.expected}
 
 
 class InvalidDeviceConfig(DomainError):
@@ -25,7 +43,8 @@ class DeviceConfigNotFound(DomainError):
     """No config is stored for this MAC address."""
 
     def __init__(self, mac_address: str) -> None:
-        super().__init__(f"No config is stored for device {mac_address}.")
+        # The previous service's wording: the admin UI shows it and its tests look for it.
+        super().__init__(f"Config {mac_address} was not found")
         self.mac_address = mac_address
 
 
@@ -33,9 +52,8 @@ class DeviceConfigExists(DomainError):
     """A create-only save found a config already stored."""
 
     def __init__(self, mac_address: str) -> None:
-        super().__init__(
-            f"A config for device {mac_address} already exists and overwriting was not allowed."
-        )
+        # The previous service's wording: the admin UI shows it and its tests look for it.
+        super().__init__(f"Config for {mac_address} already exists")
         self.mac_address = mac_address
 
 

@@ -24,13 +24,19 @@ _MAC_PATTERN = re.compile(r"[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2
 MAC_ADDRESS_PATTERN = (
     r"^(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}$|^(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
 )
+MAC_ADDRESS_EXPECTED = (
+    "six pairs of hex digits joined by '-' or ':', like aa-bb-cc-dd-ee-ff or AA:BB:CC:DD:EE:FF"
+)
 _CANONICAL_PATTERN = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
 _SHOWN_INPUT_CHARS = 40
 
 
 def _must_be_canonical(_: object, __: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or _CANONICAL_PATTERN.fullmatch(value) is None:
-        raise InvalidMacAddress(f"{value!r} is not a canonical MAC address (aa-bb-cc-dd-ee-ff).")
+        raise InvalidMacAddress(
+            f"Cannot use {value!r} because it is not a canonical MAC address",
+            expected="aa-bb-cc-dd-ee-ff",
+        )
 
 
 @attrs.frozen(order=True)
@@ -40,19 +46,19 @@ class MacAddress:
     value: str = attrs.field(validator=_must_be_canonical)
 
     @classmethod
-    def parse(cls, text: str) -> MacAddress:
+    def parse(cls, text: str, action: str = "use this MAC address") -> MacAddress:
         """Read a MAC address as written in a URL or a file name.
 
         Accepted: six pairs of hex digits joined by `-` throughout or by `:` throughout, in any
         letter case (`AA:BB:CC:DD:EE:FF` is `aa-bb-cc-dd-ee-ff`). Everything else (wrong length,
         mixed or missing separators, non-hex digits, surrounding whitespace) raises
-        `InvalidMacAddress` with a message that says what was expected.
+        `InvalidMacAddress`, whose message names `action` ("Cannot get config because ...").
         """
         if _MAC_PATTERN.fullmatch(text) is None:
             shown = text if len(text) <= _SHOWN_INPUT_CHARS else text[:_SHOWN_INPUT_CHARS] + "..."
             raise InvalidMacAddress(
-                f"{shown!r} is not a valid MAC address: expected six pairs of hex digits "
-                "joined by '-' or ':', like aa-bb-cc-dd-ee-ff or AA:BB:CC:DD:EE:FF."
+                f"Cannot {action} because MAC address {shown!r} has invalid format",
+                expected=MAC_ADDRESS_EXPECTED,
             )
         return cls(text.lower().replace(":", "-"))
 

@@ -101,7 +101,7 @@ async def handle_domain_error(error: DomainError) -> Response:
     status, code = classify(error)
     if status >= 500:
         logger.error("%s: %s", code, error.message)
-    return error_response(status, code, error.message)
+    return error_response(status, code, error.message, error.details)
 
 
 async def handle_validation_error(error: RequestValidationFailed) -> Response:

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 from quart import Blueprint, Quart, Response, g, request
-from quart_schema import hide
+from quart_schema import tag
 
 from domain.errors import StorageUnavailable
 from domain.model import NotifierStats, SkippedFile
@@ -29,6 +29,7 @@ from domain.use_cases import CountDeviceConfigs
 from entrypoints.dependencies import resolve
 from entrypoints.errors import classify
 from entrypoints.exposition import TextEncoder
+from entrypoints.openapi import describe
 
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -229,9 +230,18 @@ blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
-@hide
+@tag(["service"])
+@describe(
+    empty={
+        200: "The metrics in Prometheus' text format (`text/plain; version=0.0.4`), or "
+        "OpenMetrics when `Accept` asks for it (Prometheus does)."
+    }
+)
 async def metrics() -> Response:
-    """Prometheus exposition of the service's metrics (OpenMetrics when the scraper asks)."""
+    """Prometheus exposition of the service's metrics (OpenMetrics when the scraper asks).
+
+    Scraped by Prometheus; `README.md` lists the series.
+    """
     registry = resolve(Metrics)
     try:
         registry.files.set(await resolve(CountDeviceConfigs).execute())

@@ -4,6 +4,12 @@ quart-schema documents bodies and statuses from the route decorators. This provi
 rest, so the document tells the whole truth: the MAC pattern on path parameters, the
 conditional-request headers, bodiless answers (204, 304), response headers, the merge-patch media
 type, required request bodies, and the error answers every route can give.
+
+It also keeps the previous service's names (API.md, "The OpenAPI document is part of the
+contract"): the admin UI generates its client from this document and imports those names, so
+operationIds follow `<method>_<path with / as _>` and the bodies are components named as they
+were (`ConfigSaveRequestSchema.6be28b6`, ...), with open objects marked
+`additionalProperties: true`.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+from quart import current_app
 from quart_schema import OpenAPIProvider
 from quart_schema.conversion import MSGSPEC_REF_TEMPLATE as REF_TEMPLATE
 from quart_schema.conversion import model_schema
@@ -49,13 +56,17 @@ def describe(
     request_headers: tuple[str, ...] = (),
     response_headers: dict[int, tuple[str, ...]] | None = None,
     empty: dict[int, str] | None = None,
-    request_media_type: str | None = None,
+    request_media_types: tuple[str, ...] = (),
     request_example: Any = None,
     response_examples: dict[int, Any] | None = None,
+    previous_responses: dict[int, tuple[str, str]] | None = None,
 ) -> Callable[[F], F]:
     """Attach to a route what its OpenAPI operation should say beyond quart-schema's reach.
 
-    Stacks: several `describe` decorators on one route add up.
+    Stacks: several `describe` decorators on one route add up. `request_media_types` lists
+    the media types the body is documented under (the first is the preferred one);
+    `previous_responses` maps a status to (component, description) for answers the previous
+    service documented with a schema of its own.
     """
 
     def decorator(func: F) -> F:
@@ -63,14 +74,16 @@ def describe(
             "request_headers": (),
             "response_headers": {},
             "empty": {},
-            "request_media_type": None,
+            "request_media_types": (),
             "request_example": None,
             "response_examples": {},
+            "previous_responses": {},
         }
         doc["request_headers"] = (*doc["request_headers"], *request_headers)
         doc["response_headers"] = {**doc["response_headers"], **(response_headers or {})}
         doc["empty"] = {**doc["empty"], **(empty or {})}
-        doc["request_media_type"] = request_media_type or doc["request_media_type"]
+        doc["request_media_types"] = request_media_types or doc["request_media_types"]
+        doc["previous_responses"] = {**doc["previous_responses"], **(previous_responses or {})}
         if request_example is not None:
             doc["request_example"] = request_example
         doc["response_examples"] = {**doc["response_examples"], **(response_examples or {})}
@@ -79,6 +92,38 @@ def describe(
 
     return decorator
 
+
+# Our models' schema titles -> the previous service's component names, dots included.
+CONTRACT_COMPONENTS = {
+    "DeviceConfigIn": "ConfigSaveRequestSchema.6be28b6",
+    "DeviceConfigOut": "ConfigResponseSchema.6be28b6",
+    "DeviceConfigListOut": "ConfigListResponseSchema.6be28b6",
+    "DeviceConfigSummaryOut": "ConfigListResponseSchema.6be28b6.ConfigSummarySchema",
+    "ErrorOut": "ErrorResponseSchema.8c5cd6b",
+}
+# The previous service documented its list's 400 with this shape; no model of ours has it (this
+# service never answers the list with 400), so it is kept as data for generated clients.
+VALIDATION_ERROR = "ValidationError.6a07bef"
+PREVIOUS_COMPONENTS: dict[str, Any] = {
+    VALIDATION_ERROR: {
+        "title": "ValidationError",
+        "description": "Model of a validation error response (the previous service's).",
+        "type": "array",
+        "items": {"$ref": f"#/components/schemas/{VALIDATION_ERROR}.ValidationErrorElement"},
+    },
+    f"{VALIDATION_ERROR}.ValidationErrorElement": {
+        "title": "ValidationErrorElement",
+        "description": "Model of a validation error response element.",
+        "type": "object",
+        "properties": {
+            "loc": {"title": "Missing field name", "type": "array", "items": {"type": "string"}},
+            "msg": {"title": "Error message", "type": "string"},
+            "type": {"title": "Error type", "type": "string"},
+            "ctx": {"title": "Error context", "type": "object", "additionalProperties": True},
+        },
+        "required": ["loc", "msg", "type"],
+    },
+}
 
 VALIDATORS = ("ETag", "Last-Modified")
 
@@ -108,14 +153,29 @@ conditional_get = describe(
 
 
 class ServiceOpenAPIProvider(OpenAPIProvider):
+    def schema(self) -> dict[str, Any]:
+        document = super().schema()
+        schemas = {**document["components"]["schemas"], **PREVIOUS_COMPONENTS}
+        document["components"]["schemas"] = {
+            CONTRACT_COMPONENTS.get(name, name): schema for name, schema in schemas.items()
+        }
+        named: dict[str, Any] = _renamed(document)
+        return named
+
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
-        func = self._app.view_functions[rule.endpoint]
+        func = current_app.view_functions[rule.endpoint]
         extra = getattr(func, _DOC_ATTRIBUTE, None)
+        components = {**components, **_nested_components(func)}
         for operations in paths.values():
             for operation in operations.values():
                 self._complete(operation, extra)
-        return paths, {**components, **_nested_components(func)}
+                _refer_to_components(operation, components)
+        return paths, components
+
+    def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str:
+        """The previous service's pattern: `get__api_configs_{mac_address}`."""
+        return f"{method.lower()}_{path.replace('/', '_')}"
 
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
@@ -148,16 +208,21 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
             for status, names in extra["response_headers"].items():
                 response = responses[str(status)]
                 response["headers"] = {**response.get("headers", {}), **_headers(names)}
-            media_type = extra["request_media_type"]
-            if media_type is not None and "requestBody" in operation:
-                content = operation["requestBody"]["content"]
-                operation["requestBody"]["content"] = {media_type: next(iter(content.values()))}
+            media_types = extra["request_media_types"]
+            if media_types and "requestBody" in operation:
+                body = next(iter(operation["requestBody"]["content"].values()))
+                operation["requestBody"]["content"] = {media: dict(body) for media in media_types}
             if extra["request_example"] is not None and "requestBody" in operation:
                 for body in operation["requestBody"]["content"].values():
                     body["example"] = extra["request_example"]
             for status, example in extra["response_examples"].items():
                 for body in responses[str(status)].get("content", {}).values():
                     body["example"] = example
+            for status, (component, description) in extra["previous_responses"].items():
+                responses[str(status)] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": _ref(component)}},
+                }
         responses.setdefault("500", _error_response())
         for status, response in responses.items():
             if status in ERRORS and _is_error_envelope(response):
@@ -173,6 +238,46 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
                 response["content"] = {
                     media: body for media, body in response["content"].items() if media != "headers"
                 }
+
+
+def _refer_to_components(operation: dict[str, Any], components: dict[str, Any]) -> None:
+    """Put each body schema that is one of our models into the components, as completed for
+    this operation, and refer to it there: generated clients name their types after
+    components, never after inline schemas."""
+    bodies = [*operation.get("requestBody", {}).get("content", {}).values()]
+    for response in operation["responses"].values():
+        bodies.extend(response.get("content", {}).values())
+    for body in bodies:
+        title = body["schema"].get("title")
+        if title in components:
+            components[title] = body["schema"]
+            body["schema"] = _ref(title)
+
+
+def _renamed(node: Any) -> Any:
+    """`node` with every reference to one of our models renamed to the contract's component
+    name, and every open object (`dict[str, Any]`, a TypedDict without keys) marked
+    `additionalProperties: true`, without which a generated client types it as an object with
+    no keys."""
+    if isinstance(node, list):
+        return [_renamed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    renamed = {key: _renamed(value) for key, value in node.items()}
+    ref = renamed.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+        name = ref.removeprefix(_REF_PREFIX)
+        renamed["$ref"] = _REF_PREFIX + CONTRACT_COMPONENTS.get(name, name)
+    if renamed.get("type") == "object" and not renamed.get("properties"):
+        renamed.setdefault("additionalProperties", True)
+    return renamed
+
+
+_REF_PREFIX = "#/components/schemas/"
+
+
+def _ref(component: str) -> dict[str, str]:
+    return {"$ref": _REF_PREFIX + component}
 
 
 def _nested_components(func: Callable[..., Any]) -> dict[str, Any]:
@@ -231,14 +336,11 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "404": (
         "`RECORD_NOT_FOUND`: no config is stored for this device.",
-        _error("RECORD_NOT_FOUND", "No config is stored for device aa-bb-cc-dd-ee-ff."),
+        _error("RECORD_NOT_FOUND", "Config aa-bb-cc-dd-ee-ff was not found"),
     ),
     "409": (
         "`RECORD_EXISTS`: `allow_overwrite` is false and a config exists. Nothing is written.",
-        _error(
-            "RECORD_EXISTS",
-            "A config for device aa-bb-cc-dd-ee-ff already exists and overwriting was not allowed.",
-        ),
+        _error("RECORD_EXISTS", "Config for aa-bb-cc-dd-ee-ff already exists"),
     ),
     "412": (
         "`PRECONDITION_FAILED`: `If-Match` or `If-None-Match` does not hold. Nothing is written.",
@@ -255,7 +357,7 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "415": (
         "`UNSUPPORTED_MEDIA_TYPE`: `PUT` takes `application/json`, `PATCH` takes "
-        "`application/merge-patch+json`. Nothing is written.",
+        "`application/merge-patch+json` or `application/json`. Nothing is written.",
         _error(
             "UNSUPPORTED_MEDIA_TYPE",
             "The request body must be sent as JSON (Content-Type: application/json), not "

@@ -36,6 +36,7 @@ from entrypoints.openapi import (
     EXAMPLE_CONFIG,
     EXAMPLE_CONTENT,
     EXAMPLE_SUMMARY,
+    VALIDATION_ERROR,
     VALIDATORS,
     conditional_get,
     describe,
@@ -87,7 +88,16 @@ CONFIG_FILE_ROUTE = "/api/configs/<path:mac_address>.json"
 @document_response(DeviceConfigListOut)
 @errors(503)
 @tag(["configs"])
-@describe(response_examples={200: {"configs": [EXAMPLE_SUMMARY], "count": 1}})
+@describe(
+    response_examples={200: {"configs": [EXAMPLE_SUMMARY], "count": 1}},
+    previous_responses={
+        400: (
+            VALIDATION_ERROR,
+            "Never answered by this service; documented as the previous service did, so that "
+            "clients generated for it keep their types.",
+        )
+    },
+)
 async def list_configs() -> Response:
     """List all device configs.
 
@@ -144,7 +154,7 @@ async def get_config(mac_address: str) -> Response:
     `If-Match` on a write so that it only applies to that version.
     """
     with resolve(Metrics).operation("get"):
-        stored = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address))
+        stored = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address, "get config"))
     if is_not_modified(stored.document):
         return not_modified(stored.document)
     return config_answer(stored)
@@ -164,7 +174,9 @@ async def get_config_file(mac_address: str) -> Response:
     `304 Not Modified` with no body.
     """
     with resolve(Metrics).operation("download"):
-        document = await resolve(GetConfigDocument).execute(MacAddress.parse(mac_address))
+        document = await resolve(GetConfigDocument).execute(
+            MacAddress.parse(mac_address, "get config file")
+        )
     if is_not_modified(document):
         return not_modified(document)
     return Response(
@@ -192,7 +204,7 @@ async def put_config(mac_address: str) -> Response:
     `412 PRECONDITION_FAILED` and nothing is written.
     """
     with resolve(Metrics).operation("save"):
-        mac = MacAddress.parse(mac_address)
+        mac = MacAddress.parse(mac_address, "save config")
         body = await read_json_body(DeviceConfigIn)
         stored = await resolve(SaveDeviceConfig).execute(
             DeviceConfig(mac, body.content),
@@ -210,19 +222,20 @@ async def put_config(mac_address: str) -> Response:
 @describe(
     request_headers=("If-Match",),
     response_headers={200: VALIDATORS},
-    request_media_type="application/merge-patch+json",
+    request_media_types=("application/merge-patch+json", "application/json"),
     request_example={"enableOTA": False, "wifi": {"powerSave": "min_modem"}, "mqtt": None},
     response_examples={200: EXAMPLE_CONFIG},
 )
 async def patch_config(mac_address: str) -> Response:
     """Change part of a device config with a JSON Merge Patch (RFC 7396).
 
-    Send `Content-Type: application/merge-patch+json`. Members of the patch replace those of the
+    Send `Content-Type: application/merge-patch+json` (or `application/json`, read the same
+    way). Members of the patch replace those of the
     stored object, nested objects merge, and `null` deletes a key; the result must still be a JSON
     object. Answers like `PUT`; `If-Match` applies here too.
     """
     with resolve(Metrics).operation("patch"):
-        mac = MacAddress.parse(mac_address)
+        mac = MacAddress.parse(mac_address, "patch config")
         patch = await read_merge_patch()
         stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
     return config_answer(stored)
@@ -236,7 +249,7 @@ async def delete_config(mac_address: str) -> Response:
     """Delete a device config. Answers `204` with no body; `If-Match` applies."""
     with resolve(Metrics).operation("delete"):
         await resolve(DeleteDeviceConfig).execute(
-            MacAddress.parse(mac_address), condition=write_condition()
+            MacAddress.parse(mac_address, "delete config"), condition=write_condition()
         )
     return Response(status=204)
 

@@ -33,12 +33,16 @@ class DeviceConfigPatchIn(TypedDict):
     """A JSON Merge Patch (RFC 7396): members replace, nested objects merge, null deletes."""
 
 
+# The summary fields have defaults, as in the previous service's document: a client generated
+# from it types them `string | null` whatever we send, and ours must accept what it accepts.
+
+
 @attrs.frozen(slots=False)
 class DeviceConfigSummaryOut:
     mac_address: str
-    device_name: str | None
-    device_entity_id: str | None
-    enable_ota: bool | None
+    device_name: str | None = None
+    device_entity_id: str | None = None
+    enable_ota: bool | None = None
 
     @classmethod
     def from_domain(cls, summary: DeviceConfigSummary) -> DeviceConfigSummaryOut:
@@ -53,10 +57,10 @@ class DeviceConfigSummaryOut:
 @attrs.frozen(slots=False)
 class DeviceConfigOut:
     mac_address: str
-    device_name: str | None
-    device_entity_id: str | None
-    enable_ota: bool | None
-    content: dict[str, Any]
+    device_name: str | None = None
+    device_entity_id: str | None = None
+    enable_ota: bool | None = None
+    content: dict[str, Any] = attrs.field(kw_only=True)
 
     @classmethod
     def from_domain(cls, stored: StoredConfig) -> DeviceConfigOut:
@@ -105,16 +109,19 @@ class UnhealthyOut:
 
 @attrs.frozen(slots=False)
 class ErrorOut:
-    """The body of every error response."""
+    """The body of every error response. This service always sends all four members; `code`,
+    `details` and `correlationId` are documented as optional, as the previous service's
+    document had them, so that clients generated from it keep compiling."""
 
     error: str
-    code: str
-    details: dict[str, Any] | None
-    correlationId: str  # noqa: N815 - the contract's spelling
+    code: str | None = None
+    details: dict[str, Any] | None = None
+    correlationId: str | None = None  # noqa: N815 - the contract's spelling
 
 
 JSON_MEDIA_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json")
-MERGE_PATCH_MEDIA_TYPE = re.compile(r"application/merge-patch\+json")
+# `application/json` too: generated clients send every body as that (API.md, part 2).
+MERGE_PATCH_MEDIA_TYPE = re.compile(r"application/(?:merge-patch\+)?json")
 _AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<field>[^`]*)`$")
 _MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
 
@@ -129,8 +136,8 @@ async def read_json(media_type: re.Pattern[str], expected: str, *, required: boo
     """
     mimetype = request.mimetype
     if (mimetype or required) and media_type.fullmatch(mimetype) is None:
-        shown = mimetype or "no Content-Type"
-        raise UnsupportedMediaType(f"The request body must be sent as {expected}, not {shown}.")
+        sent = f"not {mimetype}" if mimetype else "with a Content-Type header"
+        raise UnsupportedMediaType(f"The request body must be sent as {expected}, {sent}.")
     body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
         data = msgspec.json.decode(body)
@@ -167,7 +174,9 @@ async def read_merge_patch() -> dict[str, Any]:
     object replaces the whole config with a non-object, which is never a valid config: refuse it
     here, before storage is touched, rather than after the merge."""
     patch = await read_json(
-        MERGE_PATCH_MEDIA_TYPE, "a JSON Merge Patch (application/merge-patch+json)", required=True
+        MERGE_PATCH_MEDIA_TYPE,
+        "a JSON Merge Patch (application/merge-patch+json or application/json)",
+        required=True,
     )
     if not isinstance(patch, dict):
         raise _invalid("body", "A merge patch for a config must be a JSON object.")

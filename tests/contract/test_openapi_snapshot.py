@@ -1,7 +1,8 @@
 """The OpenAPI document's contract surface, compared with a checked-in snapshot.
 
 The admin UI generates its client from this document, so any change to paths, methods,
-parameters, statuses or the fields of the bodies must be a deliberate, reviewed diff. After an
+operationIds, parameters, statuses, component names or the fields of the bodies must be a
+deliberate, reviewed diff. After an
 intended change: `UPDATE_OPENAPI_SNAPSHOT=1 .venv/bin/python -m pytest tests/contract`.
 """
 
@@ -18,9 +19,11 @@ SNAPSHOT = Path(__file__).with_name("openapi_snapshot.json")
 
 
 def fields(schema: dict[str, Any], components: dict[str, Any]) -> Any:
-    """A schema reduced to what a generated client depends on: field names, types, required."""
+    """A schema reduced to what a generated client depends on: component names, field names,
+    types, required, and whether an object takes keys it does not list."""
     if "$ref" in schema:
-        return fields(components[schema["$ref"].rsplit("/", 1)[1]], components)
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return {"component": name, "schema": fields(components[name], components)}
     if "anyOf" in schema:
         return [fields(option, components) for option in schema["anyOf"]]
     if schema.get("type") == "array":
@@ -31,7 +34,10 @@ def fields(schema: dict[str, Any], components: dict[str, Any]) -> Any:
                 name: fields(value, components) for name, value in schema["properties"].items()
             },
             "required": sorted(schema.get("required", [])),
+            "additionalProperties": schema.get("additionalProperties"),
         }
+    if schema.get("type") == "object":
+        return {"object": {"additionalProperties": schema.get("additionalProperties")}}
     return schema.get("type", "any")
 
 
@@ -42,6 +48,7 @@ def surface(document: dict[str, Any]) -> dict[str, Any]:
         for method, operation in sorted(operations.items()):
             body = operation.get("requestBody", {}).get("content", {})
             result[f"{method.upper()} {path}"] = {
+                "operationId": operation["operationId"],
                 "parameters": [(p["in"], p["name"]) for p in operation["parameters"]],
                 "request": {
                     media: fields(content["schema"], components) for media, content in body.items()

@@ -76,7 +76,13 @@ def test_merge_patch_over_http(http: httpx.Client) -> None:
     assert patched.json()["content"] == {"a": 1, "b": {"c": 2}, "e": True}
     assert patched.headers["etag"] == http.get(f"/api/configs/{MAC}").headers["etag"]
 
-    wrong_type = http.patch(f"/api/configs/{MAC}", json={"a": 2})
+    as_json = http.patch(f"/api/configs/{MAC}", json={"a": 2})
+    assert as_json.status_code == 200
+    assert as_json.json()["content"] == {"a": 2, "b": {"c": 2}, "e": True}
+
+    wrong_type = http.patch(
+        f"/api/configs/{MAC}", content=b'{"a": 3}', headers={"Content-Type": "text/plain"}
+    )
     assert wrong_type.status_code == 415
     assert wrong_type.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
 

@@ -59,7 +59,7 @@ def test_errors_use_the_envelope_over_http(http: httpx.Client) -> None:
     missing = http.get(f"/api/configs/{MAC}", headers={"X-Request-ID": "e2e-1"})
     assert missing.status_code == 404
     assert missing.json() == {
-        "error": f"No config is stored for device {MAC}.",
+        "error": f"Config {MAC} was not found",
         "code": "RECORD_NOT_FOUND",
         "details": None,
         "correlationId": "e2e-1",

@@ -212,7 +212,19 @@ async def test_patch_of_a_missing_config_is_404(client: Client, configs_dir: Pat
     assert entries(configs_dir) == []
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+async def test_patch_sent_as_application_json_is_read_as_a_merge_patch(
+    client: Client, configs_dir: Path
+) -> None:
+    """Generated clients send every body as application/json (API.md, part 2)."""
+    await create(client, {"v": 1, "gone": True})
+    response = await client.patch(
+        CONFIG, data=b'{"v": 2, "gone": null}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert json.loads(stored(configs_dir)) == {"v": 2}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", None])
 async def test_patch_with_another_media_type_is_415(
     client: Client, configs_dir: Path, content_type: str | None
 ) -> None:

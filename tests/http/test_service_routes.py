@@ -201,9 +201,11 @@ async def test_openapi_document_names_the_contract_paths(client: Client, path: s
     ]
     assert parameters[0]["schema"]["pattern"]
     put_body = paths["/api/configs/{mac_address}"]["put"]["requestBody"]
-    schema = put_body["content"]["application/json"]["schema"]
+    reference = put_body["content"]["application/json"]["schema"]
+    assert reference == {"$ref": "#/components/schemas/ConfigSaveRequestSchema.6be28b6"}
+    schema = document["components"]["schemas"]["ConfigSaveRequestSchema.6be28b6"]
     assert schema["properties"] == {
-        "content": {"type": "object"},
+        "content": {"type": "object", "additionalProperties": True},
         "allow_overwrite": {"type": "boolean", "default": True},
     }
     assert schema["required"] == ["content"]

@@ -50,7 +50,7 @@ def test_parse_normalises_accepted_forms(text: str, canonical: str) -> None:
     ],
 )
 def test_parse_refuses_anything_else(text: str) -> None:
-    with pytest.raises(InvalidMacAddress, match="not a valid MAC address"):
+    with pytest.raises(InvalidMacAddress, match="has invalid format"):
         MacAddress.parse(text)
 
 
@@ -58,7 +58,17 @@ def test_parse_error_shows_the_input_and_the_expected_form() -> None:
     with pytest.raises(InvalidMacAddress) as caught:
         MacAddress.parse("nope")
     assert "'nope'" in caught.value.message
-    assert "aa-bb-cc-dd-ee-ff" in caught.value.message
+    assert "aa-bb-cc-dd-ee-ff" in caught.value.expected
+    assert caught.value.details == {"expected": caught.value.expected}
+
+
+def test_parse_error_keeps_the_previous_services_wording() -> None:
+    """The admin UI shows it and its tests look for it (API.md, "Error messages the UI shows")."""
+    with pytest.raises(InvalidMacAddress) as caught:
+        MacAddress.parse("aa-bb", "get config")
+    assert (
+        caught.value.message == "Cannot get config because MAC address 'aa-bb' has invalid format"
+    )
 
 
 def test_parse_error_shortens_very_long_input() -> None:
