@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from adapters.filesystem_repository import encode_content
+from adapters.filesystem_repository import DEFAULT_MAX_FILE_BYTES, encode_content
 from domain.errors import (
     DeviceConfigExists,
     DeviceConfigNotFound,
@@ -36,7 +36,8 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
 
     @staticmethod
     def _stored(config: DeviceConfig) -> StoredConfig:
-        document = ConfigDocument(config.mac_address, encode_content(config.content), time.time())
+        body = encode_content(config, DEFAULT_MAX_FILE_BYTES)
+        document = ConfigDocument(config.mac_address, body, time.time())
         return StoredConfig(config, document)
 
     def _available(self) -> None:

@@ -25,6 +25,7 @@ from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
     DeviceConfigNotFound,
+    DeviceConfigTooLarge,
     FileProblem,
     InvalidDeviceConfig,
     StorageFailure,
@@ -32,6 +33,7 @@ from domain.errors import (
 )
 from domain.model import (
     ANY_STATE,
+    MAX_NESTING,
     ConfigDocument,
     ConfigListing,
     DeviceConfig,
@@ -42,6 +44,7 @@ from domain.model import (
     StoredConfig,
     WriteCondition,
     is_utf8,
+    nested_deeper_than,
 )
 from domain.ports import DeviceConfigRepository
 
@@ -57,6 +60,10 @@ LOCK_DIRECTORY = ".locks"
 # Writers lock one of a fixed set of lock files, picked from the MAC (see lock_file_name).
 LOCK_STRIPES = 256
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# Longest a write waits for a config's lock. A peer that holds it longer is stuck (paused,
+# hung on the share): the write is refused (503, Retry-After) rather than applied much later,
+# long after its client gave up, and its worker thread is free for other configs' writes.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
 # Writes asked for together run one after another on one thread, up to this many; a larger
 # burst spreads over more threads. Run together, a burst's fsyncs cost a third less CPU than on
 # a thread each (fewer wake-ups, no GIL contention between writers); bounded, because on CephFS
@@ -76,13 +83,20 @@ _FAILURES_BY_ERRNO = {
 }
 
 
-def encode_content(content: JsonObject) -> bytes:
-    """Serialise a config the way it is stored: key order kept, 2-space indent, final newline."""
+def encode_content(config: DeviceConfig, limit: int) -> bytes:
+    """Serialise a config the way it is stored: key order kept, 2-space indent, final newline.
+    Refused when the stored form would be over `limit` bytes, the same limit reads have: the
+    indent grows with the depth, so a small body can make a file too large to serve."""
+    if nested_deeper_than(config.content):
+        raise InvalidDeviceConfig(f"The config is nested deeper than {MAX_NESTING} levels.")
     try:
-        compact = msgspec.json.encode(content)
+        compact = msgspec.json.encode(config.content)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidDeviceConfig(f"The config cannot be written as JSON: {exc}.") from exc
-    return msgspec.json.format(compact, indent=2) + b"\n"
+    body = msgspec.json.format(compact, indent=2) + b"\n"
+    if len(body) > limit:
+        raise DeviceConfigTooLarge(str(config.mac_address), len(body), limit)
+    return body
 
 
 # What identifies a version of a file without reading it: mode, inode, size, and the change
@@ -91,7 +105,10 @@ def encode_content(content: JsonObject) -> bytes:
 # Packed into 40 bytes: a tuple of five ints costs six objects and about 240 bytes, and one is
 # kept per config (3 MB less at 20,000).
 Signature = bytes
-_SIGNATURE = struct.Struct("<QQQqq")
+_SIGNATURE = struct.Struct("<QQQQQ")
+# Timestamps are taken modulo 2**64: any time a filesystem can hold packs (ext4 goes to 2446,
+# past the nanoseconds a signed 64-bit field holds), and only equality matters here.
+_U64 = (1 << 64) - 1
 NO_SIGNATURE: Signature = bytes(_SIGNATURE.size)
 # Timestamps come from a coarse clock (a few milliseconds on Linux, the writing client's clock on
 # CephFS): two edits in one tick can share a signature. Like git's "racily clean" rule, an entry
@@ -100,11 +117,12 @@ SETTLED_NS = 2_000_000_000
 BAD_NAME = "the name is not <mac>.json"
 SYMLINK = "it is a symbolic link, which is never followed"
 NOT_A_FILE = "it is not a regular file"
+UNREADABLE = "the file may not be read (permission denied)"
 
 
 def _signature(info: os.stat_result) -> Signature:
     return _SIGNATURE.pack(
-        info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+        info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns & _U64, info.st_ctime_ns & _U64
     )
 
 
@@ -140,6 +158,23 @@ def _read_all(fd: int, expected: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _lock_before(fd: int, deadline: float) -> None:
+    """Take an exclusive `flock` on `fd`, waiting until `deadline` (monotonic) at most. Polled:
+    `flock` itself has no timeout, and a blocked call could not be given up. The first try
+    almost always succeeds, so an uncontended write pays one system call as before."""
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                logger.warning("a config's write lock stayed held past the deadline")
+                raise StorageUnavailable(StorageFailure.LOCKED) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
 def _write_all(fd: int, body: bytes) -> None:
     view = memoryview(body)
     while view:
@@ -153,7 +188,7 @@ def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
     try:
         value = msgspec.json.decode(body)
     except RecursionError:
-        raise _corrupt(mac_address, FileProblem.TOO_DEEP, "the JSON is nested too deeply") from None
+        raise _corrupt(mac_address, FileProblem.TOO_DEEP, _TOO_DEEP) from None
     except (UnicodeDecodeError, msgspec.DecodeError) as exc:
         # msgspec before 0.23 raised UnicodeDecodeError for invalid UTF-8, later versions a
         # DecodeError like any syntax error: ask the bytes, so every version tells them apart.
@@ -164,6 +199,8 @@ def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
         raise _corrupt(
             mac_address, FileProblem.INVALID_JSON, f"the file is not valid JSON ({exc})"
         ) from None
+    if nested_deeper_than(value):
+        raise _corrupt(mac_address, FileProblem.TOO_DEEP, _TOO_DEEP)
     if not isinstance(value, dict):
         raise _corrupt(
             mac_address,
@@ -171,6 +208,9 @@ def _decode(mac_address: MacAddress, body: bytes) -> JsonObject:
             f"the file holds a JSON {_json_type_name(value)}, not an object",
         )
     return value
+
+
+_TOO_DEEP = f"the JSON is nested deeper than {MAX_NESTING} levels"
 
 
 def _corrupt(mac_address: MacAddress, problem: FileProblem, reason: str) -> CorruptDeviceConfig:
@@ -212,8 +252,10 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         *,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         stale_temp_seconds: float = DEFAULT_STALE_TEMP_SECONDS,
+        lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self._directory = directory
+        self._lock_timeout_seconds = lock_timeout_seconds
         # Reads and stats are short and, on a busy replica, many at once: batched. Writes are
         # batched too, on threads of their own so that no read waits behind an fsync, and at
         # most WRITE_BATCH at a time (see there). Listings keep a thread hop each.
@@ -270,10 +312,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         overwrite: bool = True,
         condition: WriteCondition = ANY_STATE,
     ) -> StoredConfig:
-        body = encode_content(config.content)
-        document = await self._writes.run(
-            self._save, config.mac_address, body, overwrite, condition
-        )
+        document = await self._writes.run(self._save, config, overwrite, condition)
         return StoredConfig(config, document)
 
     async def update(
@@ -338,8 +377,12 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             # O_NOFOLLOW: a symlink could point anywhere on the host; it is never served.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
+            self._valid_documents.pop(mac_address, None)
             self._check()
             raise DeviceConfigNotFound(str(mac_address)) from None
+        except PermissionError:
+            self._check()  # A directory we may not read is a storage failure; one file is not.
+            raise _corrupt(mac_address, FileProblem.UNREADABLE, UNREADABLE) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise _corrupt(mac_address, FileProblem.SYMLINK, SYMLINK) from None
@@ -395,6 +438,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             if outcome is not None:
                 fresh[name] = outcome
         self._listing_cache = fresh
+        # Configs deleted behind our back (other replicas, other tools) are forgotten here.
+        for mac_address in [m for m in self._valid_documents if f"{m}.json" not in fresh]:
+            self._valid_documents.pop(mac_address, None)
         if all_from_cache and fresh.keys() == previous.keys() and self._last_listing is not None:
             return self._last_listing
         summaries = [o for _, o in fresh.values() if isinstance(o, DeviceConfigSummary)]
@@ -510,8 +556,11 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             raise _storage_unavailable(exc, f"checking {self._directory}") from exc
 
     def _save(
-        self, mac_address: MacAddress, body: bytes, overwrite: bool, condition: WriteCondition
+        self, config: DeviceConfig, overwrite: bool, condition: WriteCondition
     ) -> ConfigDocument:
+        # Encoded here, off the event loop: a large config takes milliseconds to format.
+        body = encode_content(config, self._max_file_bytes)
+        mac_address = config.mac_address
         with self._locked(mac_address):
             if condition != ANY_STATE:
                 condition.check(mac_address, self._current(mac_address))
@@ -527,7 +576,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             document, content = self._load(mac_address)
             condition.check(mac_address, document)
             config = change(DeviceConfig(mac_address, content))
-            body = encode_content(config.content)
+            body = encode_content(config, self._max_file_bytes)
             return StoredConfig(config, self._write(mac_address, body, overwrite=True))
 
     def _current(self, mac_address: MacAddress) -> ConfigDocument | None:
@@ -557,14 +606,15 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         except OSError as exc:
             raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            with self._legacy_lock(mac_address):
+            deadline = time.monotonic() + self._lock_timeout_seconds
+            _lock_before(fd, deadline)
+            with self._legacy_lock(mac_address, deadline):
                 yield
         finally:
             os.close(fd)  # Closing the descriptor releases the lock, as does a crash.
 
     @contextmanager
-    def _legacy_lock(self, mac_address: MacAddress) -> Iterator[None]:
+    def _legacy_lock(self, mac_address: MacAddress, deadline: float) -> Iterator[None]:
         """Also hold `.locks/<mac>.lock` when it exists: earlier builds locked one such file per
         config, and during a rolling update an old replica may still write. Taken after the
         stripe, which old replicas never take, so the order cannot deadlock. A fresh install
@@ -581,7 +631,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             yield
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _lock_before(fd, deadline)
             yield
         finally:
             os.close(fd)
@@ -636,6 +686,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             if condition != ANY_STATE:
                 condition.check(mac_address, self._current(mac_address))
             self._unlink(mac_address)
+            self._valid_documents.pop(mac_address, None)
 
     def _unlink(self, mac_address: MacAddress) -> None:
         target = self._path(mac_address)

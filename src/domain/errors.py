@@ -39,6 +39,18 @@ class InvalidDeviceConfig(DomainError):
     """The content cannot be stored as a device config (say, it is not a JSON object)."""
 
 
+class DeviceConfigTooLarge(DomainError):
+    """The config, as it would be stored, is over the storage's size limit: refused, never
+    stored, so that whatever is stored can also be served (reads have the same limit)."""
+
+    def __init__(self, mac_address: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"The config for {mac_address} would be stored as {size} bytes, over the {limit} "
+            "byte limit; nothing was written."
+        )
+        self.mac_address = mac_address
+
+
 class DeviceConfigNotFound(DomainError):
     """No config is stored for this MAC address."""
 
@@ -106,6 +118,9 @@ class StorageFailure(enum.Enum):
     READ_ONLY = "read_only"
     DISK_FULL = "disk_full"
     IO_ERROR = "io_error"
+    # Another writer (a thread, process or replica) held this config's write lock past the
+    # deadline: a stuck peer must not wedge writes.
+    LOCKED = "locked"
 
 
 _FAILURE_TEXT = {
@@ -115,6 +130,7 @@ _FAILURE_TEXT = {
     StorageFailure.READ_ONLY: "the configs filesystem is read-only",
     StorageFailure.DISK_FULL: "the configs filesystem is full",
     StorageFailure.IO_ERROR: "an I/O error occurred on the configs filesystem",
+    StorageFailure.LOCKED: "another writer holds this config; nothing was written, try again",
 }
 
 
@@ -128,3 +144,8 @@ class StorageUnavailable(DomainError):
     @property
     def reason(self) -> str:
         return _FAILURE_TEXT[self.failure]
+
+    @property
+    def retry_after_seconds(self) -> int | None:
+        """How soon a retry may succeed, for `Retry-After`; None when nobody can tell."""
+        return 1 if self.failure is StorageFailure.LOCKED else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -108,6 +109,26 @@ class DeviceConfig:
             device_entity_id=_text_or_none(self.content, "deviceEntityId"),
             enable_ota=enable_ota if isinstance(enable_ota, bool) else None,
         )
+
+
+# How deep a config may nest objects and arrays. ESP32 firmware parses configs with ArduinoJson,
+# whose default limit is 10; 64 is generous for any real config and keeps every walk over one
+# (encoding, merging, pretty-printing: whose output grows with the square of the depth) small.
+MAX_NESTING = 64
+
+
+def nested_deeper_than(value: object, limit: int = MAX_NESTING) -> bool:
+    """Whether `value` (decoded JSON) nests objects or arrays more than `limit` levels deep.
+    Recursion stops at the limit, so any depth is answered without a RecursionError."""
+    if isinstance(value, dict):
+        children: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return False
+    if limit == 0:
+        return True
+    return any(nested_deeper_than(child, limit - 1) for child in children)
 
 
 def is_utf8(data: bytes) -> bool:

@@ -69,6 +69,7 @@ def create_app(container: punq.Container) -> Quart:
     container.resolve(Metrics).observe_requests(app)
     log_requests(app, trust_proxy_headers=settings.trust_proxy_headers)
     app.after_request(echo_correlation_id)
+    app.after_request(no_content_type_without_a_body)
     cors(
         app,
         allow_origin=list(settings.cors_origins),
@@ -98,6 +99,13 @@ def create_app(container: punq.Container) -> Quart:
     app.before_serving(notifier.start)
     app.after_serving(notifier.stop)
     return app
+
+
+async def no_content_type_without_a_body(response: Response) -> Response:
+    """A 204 or 304 has no body, so no type (Quart would label it `text/html`)."""
+    if response.status_code in (204, 304):
+        response.headers.pop("Content-Type", None)
+    return response
 
 
 def warm_up_in_the_background(app: Quart) -> None:

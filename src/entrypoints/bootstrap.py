@@ -45,7 +45,9 @@ def bootstrap(
 ) -> punq.Container:
     """Wire the service from its settings; tests may pass a fake `repository` or `notifier`."""
     if repository is None:
-        filesystem = FilesystemDeviceConfigRepository(settings.configs_dir)
+        filesystem = FilesystemDeviceConfigRepository(
+            settings.configs_dir, lock_timeout_seconds=settings.lock_timeout_seconds
+        )
         if settings.create_configs_dir:
             filesystem.create_directory()
         filesystem.sweep_stale_temp_files()

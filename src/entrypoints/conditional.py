@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from quart import Response, request
 from werkzeug.http import http_date, parse_date, parse_etags
 
@@ -34,9 +36,13 @@ def unchanged_for(
         tags = parse_etags(if_none_match)
         return tags.star_tag or tags.contains_weak(document.revision)
     since = parse_date(if_modified_since)
+    if since is None or since.timestamp() > time.time():
+        # RFC 9110 section 13.1.3: a date in the future is invalid and ignored; honouring it
+        # would keep a device on its old config until that date.
+        return False
     # HTTP dates have whole seconds: a file changed later in the same second counts as unchanged,
     # which is why clients should prefer If-None-Match.
-    return since is not None and int(document.modified_at) <= since.timestamp()
+    return int(document.modified_at) <= since.timestamp()
 
 
 def not_modified(document: ConfigDocument) -> Response:

@@ -13,6 +13,7 @@ from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
     DeviceConfigNotFound,
+    DeviceConfigTooLarge,
     DomainError,
     InvalidDeviceConfig,
     InvalidMacAddress,
@@ -39,6 +40,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     InvalidDeviceConfig: (400, "VALIDATION_FAILED"),
     RequestValidationFailed: (400, "VALIDATION_FAILED"),
     DeviceConfigNotFound: (404, "RECORD_NOT_FOUND"),
+    DeviceConfigTooLarge: (413, "PAYLOAD_TOO_LARGE"),
     DeviceConfigExists: (409, "RECORD_EXISTS"),
     PreconditionFailed: (412, "PRECONDITION_FAILED"),
     CorruptDeviceConfig: (500, "CONFIG_CORRUPT"),
@@ -101,7 +103,10 @@ async def handle_domain_error(error: DomainError) -> Response:
     status, code = classify(error)
     if status >= 500:
         logger.error("%s: %s", code, error.message)
-    return error_response(status, code, error.message, error.details)
+    response = error_response(status, code, error.message, error.details)
+    if isinstance(error, StorageUnavailable) and error.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    return response
 
 
 async def handle_validation_error(error: RequestValidationFailed) -> Response:

@@ -76,7 +76,7 @@ class MacAddressConverter(PathConverter):
     the handler and is refused as a bad MAC (400) rather than "no such route" (404); but never
     ending in `.json`, which is the device file's read-only URL (other methods there are 405)."""
 
-    regex = r"[^/].*?(?<!\.json)"
+    regex = r"[^/][\s\S]*?(?<!\.json)"
 
 
 CONVERTERS = {"mac": MacAddressConverter}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, TypedDict, TypeVar
@@ -12,7 +13,14 @@ from attrs import AttrsInstance
 from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from domain.model import ConfigListing, DeviceConfigSummary, StoredConfig, is_utf8
+from domain.model import (
+    MAX_NESTING,
+    ConfigListing,
+    DeviceConfigSummary,
+    StoredConfig,
+    is_utf8,
+    nested_deeper_than,
+)
 from entrypoints.errors import RequestValidationFailed
 
 T = TypeVar("T", bound=AttrsInstance)
@@ -139,11 +147,29 @@ async def read_json(media_type: re.Pattern[str], expected: str, *, required: boo
         sent = f"not {mimetype}" if mimetype else "with a Content-Type header"
         raise UnsupportedMediaType(f"The request body must be sent as {expected}, {sent}.")
     body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
+    if len(body) > DECODE_ON_THE_LOOP_BYTES:
+        return await asyncio.to_thread(_decode, body)
+    return _decode(body)
+
+
+# Bodies larger than this are decoded on a worker thread: a 1 MiB body takes milliseconds, long
+# enough to hold up health probes and device fetches if the event loop did it. Real configs are
+# a few KB and stay on the loop, where a thread hop would cost more than the decode.
+DECODE_ON_THE_LOOP_BYTES = 64 * 1024
+
+
+_TOO_DEEP = f"The request body is nested deeper than a config may be ({MAX_NESTING} levels)."
+
+
+def _decode(body: bytes) -> Any:
     try:
         data = msgspec.json.decode(body)
+        # One level more than a config may have: a save's body wraps it in `{"content": ...}`.
+        if nested_deeper_than(data, MAX_NESTING + 1):
+            raise _invalid("body", _TOO_DEEP)
         json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
     except RecursionError:
-        raise _invalid("body", "The request body is nested too deeply.") from None
+        raise _invalid("body", _TOO_DEEP) from None
     except _DuplicateKey as duplicate:
         raise _invalid("body", f"The key {duplicate.key!r} appears twice in one object.") from None
     except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -45,6 +45,7 @@ class Settings:
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 10.0
     health_timeout_seconds: float = 1.0
+    lock_timeout_seconds: float = 5.0
     log_format: str = "text"
     trust_proxy_headers: bool = False
     mqtt: MqttSettings | None = None
@@ -65,6 +66,7 @@ class Settings:
             log_level=_log_level(env),
             shutdown_grace_seconds=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
             health_timeout_seconds=_seconds(env, "HEALTH_TIMEOUT_SECONDS", 1.0, minimum=0.01),
+            lock_timeout_seconds=_seconds(env, "LOCK_TIMEOUT_SECONDS", 5.0, minimum=0.01),
             log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
             trust_proxy_headers=_choice(env, "TRUST_PROXY_HEADERS", ("false", "true"), "false")
             == "true",

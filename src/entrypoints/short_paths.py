@@ -28,8 +28,9 @@ from domain.model import ConfigDocument, MacAddress
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
 from entrypoints.conditional import device_file_headers, unchanged_for, validators
 from entrypoints.correlation import REQUEST_ID_HEADER, choose_correlation_id
+from entrypoints.errors import error_body
 from entrypoints.logs import client_address, log_access
-from entrypoints.metrics import Metrics
+from entrypoints.metrics import UNMATCHED_ROUTE, Metrics
 from entrypoints.routes import (
     CONFIG_FILE_ROUTE,
     CONFIG_ROUTE,
@@ -108,7 +109,7 @@ class ShortPaths:
         log_access(
             method=http["method"],
             route=route,
-            path=http["path"],
+            path=http["path"] or f"?{http['query_string'].decode('latin-1')}",
             status=status,
             seconds=seconds,
             body_bytes=len(body),
@@ -122,7 +123,12 @@ class ShortPaths:
         )
 
     def _choose(self, scope: Scope) -> tuple[str, Handler] | None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] != "http":
+            return None
+        if not scope["path"].startswith("/"):
+            # `GET ?x`: no path at all, which Quart cannot route (it fails with a bare 500).
+            return UNMATCHED_ROUTE, self._no_path
+        if scope["method"] not in ("GET", "HEAD"):
             return None
         if scope["path"] == HEALTH_ROUTE:
             return HEALTH_ROUTE, self._health
@@ -173,6 +179,10 @@ class ShortPaths:
             return None
         self._metrics.operation_succeeded(operation, time.perf_counter() - started)
         return found
+
+    async def _no_path(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
+        message = "The request target must be a path starting with '/'."
+        return 400, [], error_body("BAD_REQUEST", message, correlation_id)
 
     async def _health(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
         try:

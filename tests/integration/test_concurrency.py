@@ -11,7 +11,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository, encode_content
+from adapters.filesystem_repository import (
+    DEFAULT_MAX_FILE_BYTES,
+    FilesystemDeviceConfigRepository,
+    encode_content,
+)
 from domain.errors import DeviceConfigNotFound
 from domain.model import DeviceConfig, MacAddress
 from tests.files import entries
@@ -22,7 +26,11 @@ MAC = "aa-aa-aa-aa-aa-aa"
 
 
 def every_body() -> set[bytes]:
-    return {encode_content(race_content(writer)) for writer in range(WRITERS)}
+    mac = MacAddress(MAC)
+    return {
+        encode_content(DeviceConfig(mac, race_content(writer)), DEFAULT_MAX_FILE_BYTES)
+        for writer in range(WRITERS)
+    }
 
 
 def assert_one_complete_body_or_none(directory: Path, *, may_be_absent: bool) -> None:

@@ -22,7 +22,9 @@ from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
     DeviceConfigNotFound,
+    DeviceConfigTooLarge,
     FileProblem,
+    InvalidDeviceConfig,
     StorageFailure,
     StorageUnavailable,
 )
@@ -321,10 +323,9 @@ async def test_failed_write_keeps_the_previous_file_and_leaves_no_temp_file(
     assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
 
 
-@pytest.mark.parametrize(
-    ("code", "failure"),
-    [(errno.EACCES, StorageFailure.PERMISSION_DENIED), (errno.EIO, StorageFailure.IO_ERROR)],
-)
+# A file refused with EACCES is that file's problem, not the directory's: see
+# test_a_file_that_may_not_be_read_is_corrupt_not_a_storage_failure.
+@pytest.mark.parametrize(("code", "failure"), [(errno.EIO, StorageFailure.IO_ERROR)])
 async def test_unreadable_file_fails_get_but_not_the_listing(
     repository: FilesystemDeviceConfigRepository,
     tmp_path: Path,
@@ -379,7 +380,7 @@ def test_concurrent_create_only_saves_have_exactly_one_winner(tmp_path: Path) ->
     def create(writer: int) -> None:
         barrier.wait()
         try:
-            repository._save(A, f'{{"writer": {writer}}}\n'.encode(), False, ANY_STATE)
+            repository._save(DeviceConfig(A, {"writer": writer}), False, ANY_STATE)
             outcomes.append(f"created {writer}")
         except DeviceConfigExists:
             outcomes.append("exists")
@@ -394,7 +395,7 @@ def test_concurrent_create_only_saves_have_exactly_one_winner(tmp_path: Path) ->
     assert len(winners) == 1
     assert outcomes.count("exists") == 19
     winner = int(winners[0].split()[1])
-    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_text() == f'{{"writer": {winner}}}\n'
+    assert json.loads((tmp_path / "aa-aa-aa-aa-aa-aa.json").read_text()) == {"writer": winner}
     assert visible_names(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
 
 
@@ -456,7 +457,7 @@ def test_temp_file_names_match_the_sweep_pattern(tmp_path: Path) -> None:
     repository = FilesystemDeviceConfigRepository(tmp_path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "replace", spy)
-        repository._save(A, b"{}\n", True, ANY_STATE)
+        repository._save(DeviceConfig(A, {}), True, ANY_STATE)
     assert len(seen) == 1
     assert TEMP_NAME.fullmatch(seen[0])
 
@@ -638,3 +639,67 @@ async def test_a_write_creates_no_lock_file_of_an_earlier_build(tmp_path: Path) 
     await repository.delete(A)
     locks = os.listdir(tmp_path / filesystem_repository.LOCK_DIRECTORY)
     assert locks == [filesystem_repository.lock_file_name(A)]
+
+
+# Bounds: what is stored can be served, and a stuck writer cannot wedge writes.
+
+
+async def test_a_config_whose_stored_form_is_over_the_limit_is_refused(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path, max_file_bytes=1000)
+    await repository.save(DeviceConfig(A, {"small": True}), overwrite=True)
+    before = (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_bytes()
+    with pytest.raises(DeviceConfigTooLarge):
+        await repository.save(DeviceConfig(A, {"big": "x" * 1000}), overwrite=True)
+    assert (tmp_path / "aa-aa-aa-aa-aa-aa.json").read_bytes() == before
+    assert entries(tmp_path) == ["aa-aa-aa-aa-aa-aa.json"]
+
+
+async def test_a_config_nested_past_the_limit_is_refused(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    content: Any = {}
+    for _ in range(64):
+        content = {"a": content}
+    with pytest.raises(InvalidDeviceConfig, match="deeper than 64"):
+        await repository.save(DeviceConfig(A, content), overwrite=True)
+    assert entries(tmp_path) == []
+
+
+async def test_a_lock_held_past_the_deadline_refuses_the_write(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path, lock_timeout_seconds=0.2)
+    await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
+    lock = tmp_path / filesystem_repository.LOCK_DIRECTORY / filesystem_repository.lock_file_name(A)
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # flock locks belong to the open file: this one conflicts
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable) as caught:
+            await repository.save(DeviceConfig(A, {"v": 2}), overwrite=True)
+        assert time.monotonic() - started < 2
+        assert caught.value.failure is StorageFailure.LOCKED
+        assert caught.value.retry_after_seconds == 1
+        with pytest.raises(StorageUnavailable):
+            await repository.delete(A)
+    finally:
+        os.close(fd)
+    assert (await repository.get(A)).config.content == {"v": 1}
+
+
+async def test_a_file_that_may_not_be_read_is_corrupt_not_a_storage_failure(
+    repository: FilesystemDeviceConfigRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mode 000 (root reads it anyway, so the refusal is injected at `open`)."""
+    await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
+    real_open = os.open
+
+    def refuse_config_files(path: Any, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith(".json"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse_config_files)
+    with pytest.raises(CorruptDeviceConfig) as caught:
+        await repository.get(A)
+    assert caught.value.problem is FileProblem.UNREADABLE
+    assert "permission denied" in caught.value.message
+    await repository.check()  # the directory itself is fine: health stays healthy

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from domain.errors import InvalidDeviceConfig
-from domain.model import DeviceConfig, DeviceConfigSummary, MacAddress
+from domain.model import DeviceConfig, DeviceConfigSummary, MacAddress, nested_deeper_than
 
 MAC = MacAddress("aa-bb-cc-dd-ee-ff")
 
@@ -47,3 +47,30 @@ def test_enable_ota_false_is_kept_as_false() -> None:
 def test_content_must_be_an_object(content: Any) -> None:
     with pytest.raises(InvalidDeviceConfig, match="JSON object"):
         DeviceConfig(MAC, content)
+
+
+# The nesting limit (ArduinoJson's default is 10; 64 is the service's bound)
+
+
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("depth", "deeper"), [(0, False), (63, False), (64, False), (65, True)])
+def test_nesting_is_measured_in_levels_of_objects_and_arrays(depth: int, deeper: bool) -> None:
+    assert nested_deeper_than(nested(depth)) is deeper
+
+
+def test_objects_count_as_levels_like_arrays() -> None:
+    value: object = {}
+    for _ in range(64):
+        value = {"a": value}
+    assert nested_deeper_than(value)
+    assert not nested_deeper_than(value, 65)
+
+
+def test_any_depth_is_answered_without_recursion_error() -> None:
+    assert nested_deeper_than(nested(100_000))

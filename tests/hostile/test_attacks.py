@@ -1,0 +1,221 @@
+"""Attacks and broken peers against the real process on loopback (issue: hostile input).
+
+Each test sends what an attacker or a broken peer sent and checks the answer is clear and
+enveloped, nothing stored changes, and the service goes on serving. Run alone with
+`-m hostile`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.filesystem_repository import LOCK_DIRECTORY, lock_file_name
+from domain.model import MacAddress
+from tests.server_process import RunningServer, running_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.hostile]
+
+MAC = "24-0a-c4-00-00-01"
+OTHER = "24-0a-c4-00-00-02"
+
+
+def config_file(server: RunningServer, mac: str = MAC) -> Path:
+    return server.configs_dir / f"{mac}.json"
+
+
+def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body: dict[str, object] = response.json()
+    assert set(body) >= {"error", "code", "details", "correlationId"}
+    assert body["code"] == code
+    assert body["correlationId"] == response.headers["x-request-id"]
+    return body
+
+
+@pytest.fixture
+def stored(http: httpx.Client, server: RunningServer) -> Iterator[bytes]:
+    """A config stored before the attack, and its exact bytes."""
+    assert http.put(f"/api/configs/{MAC}", json={"content": {"deviceName": "before"}}).is_success
+    yield config_file(server).read_bytes()
+    http.delete(f"/api/configs/{MAC}")
+
+
+# Amplification: pretty-printing grows with the square of the depth.
+
+
+def test_a_deeply_nested_body_is_refused_and_nothing_changes(
+    http: httpx.Client, server: RunningServer, stored: bytes
+) -> None:
+    deep = b'{"content": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    response = http.put(
+        f"/api/configs/{MAC}", content=deep, headers={"Content-Type": "application/json"}
+    )
+    body = assert_envelope(response, 400, "VALIDATION_FAILED")
+    assert "nested deeper than a config may be (64 levels)" in str(body["error"])
+    assert config_file(server).read_bytes() == stored
+
+
+def test_nesting_up_to_the_limit_is_stored_and_served(http: httpx.Client) -> None:
+    content: object = 1
+    for _ in range(63):  # `content` itself is the 64th level
+        content = [content]
+    response = http.put(f"/api/configs/{OTHER}", json={"content": {"a": content}})
+    assert response.status_code == 200
+    assert http.get(f"/api/configs/{OTHER}.json").json() == {"a": content}
+    http.delete(f"/api/configs/{OTHER}")
+
+
+def test_a_body_that_would_store_over_the_file_limit_is_413_and_never_stored(
+    http: httpx.Client, server: RunningServer, stored: bytes
+) -> None:
+    # 60 levels deep, then 300,000 numbers: a 600 KB body whose stored form, one number a line
+    # indented by 122 spaces, is about 37 MB, over the 16 MiB read limit.
+    inner = b"[" + b",".join(b"0" for _ in range(300_000)) + b"]"
+    body = b'{"content": {"a": ' + b"[" * 59 + inner + b"]" * 59 + b"}}"
+    response = http.put(
+        f"/api/configs/{MAC}", content=body, headers={"Content-Type": "application/json"}
+    )
+    error = assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert "nothing was written" in str(error["error"])
+    assert config_file(server).read_bytes() == stored
+    assert http.get("/api/health").status_code == 200
+
+
+def test_a_deep_file_from_another_tool_is_corrupt_and_a_patch_writes_nothing(
+    http: httpx.Client, server: RunningServer
+) -> None:
+    deep = b'{"a": ' + b"[" * 985 + b"]" * 985 + b"}"
+    config_file(server, OTHER).write_bytes(deep)
+    for path in (f"/api/configs/{OTHER}", f"/api/configs/{OTHER}.json"):
+        body = assert_envelope(http.get(path), 500, "CONFIG_CORRUPT")
+        assert "nested deeper than 64 levels" in str(body["error"])
+    patched = http.patch(
+        f"/api/configs/{OTHER}", json={"b": 1}, headers={"Content-Type": "application/json"}
+    )
+    assert_envelope(patched, 500, "CONFIG_CORRUPT")
+    assert config_file(server, OTHER).read_bytes() == deep
+    listing = http.get("/api/configs")
+    assert listing.status_code == 200
+    assert OTHER not in [c["mac_address"] for c in listing.json()["configs"]]
+    config_file(server, OTHER).unlink()
+
+
+# Robust storage: any timestamp a filesystem can hold.
+
+
+def test_a_far_future_mtime_hides_nothing(
+    http: httpx.Client, server: RunningServer, stored: bytes
+) -> None:
+    path = config_file(server)
+    year_2400_ns = 13_569_465_600 * 10**9  # past 2262, where signed 64-bit nanoseconds end
+    os.utime(path, ns=(year_2400_ns, year_2400_ns))
+    assert os.stat(path).st_mtime_ns == year_2400_ns
+    listing = http.get("/api/configs")
+    assert listing.status_code == 200
+    assert MAC in [c["mac_address"] for c in listing.json()["configs"]]
+    assert http.get(f"/api/configs/{MAC}").status_code == 200
+    assert http.get(f"/api/configs/{MAC}.json").content == stored
+    patched = http.patch(f"/api/configs/{MAC}", json={"enableOTA": True})
+    assert patched.status_code == 200
+
+
+# Bounded waits: a lock held elsewhere.
+
+
+def test_a_held_lock_gives_a_503_in_time_and_other_configs_keep_saving(
+    tmp_path: Path,
+) -> None:
+    with running_server(tmp_path, LOCK_TIMEOUT_SECONDS="0.5") as server:
+        client = httpx.Client(base_url=server.base_url, timeout=10)
+        assert client.put(f"/api/configs/{MAC}", json={"content": {"v": 1}}).is_success
+        before = config_file(server).read_bytes()
+        lock = server.configs_dir / LOCK_DIRECTORY / lock_file_name(MacAddress(MAC))
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another replica, paused in the middle of a write
+            started = time.monotonic()
+            refused = client.put(f"/api/configs/{MAC}", json={"content": {"v": 2}})
+            waited = time.monotonic() - started
+            body = assert_envelope(refused, 503, "STORAGE_UNAVAILABLE")
+            assert "another writer holds this config" in str(body["error"])
+            assert refused.headers["retry-after"] == "1"
+            assert waited < 5
+            assert client.put(f"/api/configs/{OTHER}", json={"content": {"v": 1}}).is_success
+            assert client.get("/api/health").status_code == 200
+        finally:
+            os.close(fd)
+        time.sleep(1)  # the refused write must not land once the lock is free
+        assert config_file(server).read_bytes() == before
+        assert client.put(f"/api/configs/{MAC}", json={"content": {"v": 3}}).is_success
+        client.close()
+
+
+# Clean edges: logs, odd request targets, bodiless answers, dates.
+
+
+def test_a_newline_in_the_path_cannot_forge_a_log_line(
+    http: httpx.Client, server: RunningServer
+) -> None:
+    forged = "x%0a2026-12-01 00:00:00,000 INFO iot_support.access [-] DELETE /api/configs/a 204"
+    response = http.get(f"/api/configs/{forged}")
+    assert_envelope(response, 400, "INVALID_OPERATION")
+    time.sleep(0.2)
+    lines = server.log().splitlines()
+    assert not [line for line in lines if line.startswith("2026-12-01 00:00:00,000")]
+    assert [line for line in lines if "x\\n2026-12-01 00:00:00,000" in line]
+
+
+def raw_request(server: RunningServer, data: bytes) -> bytes:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_request_without_a_path_is_an_enveloped_400_counted_and_logged_once(
+    http: httpx.Client, server: RunningServer
+) -> None:
+    answer = raw_request(server, b"GET ?x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(body)["code"] == "BAD_REQUEST"
+    time.sleep(0.2)
+    log = server.log()
+    assert "Traceback" not in log
+    assert len([line for line in log.splitlines() if " GET ?x 400 " in line]) == 1
+    metrics = http.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="<unmatched>",status="400"}' in metrics
+
+
+def test_a_mac_with_a_newline_is_a_bad_mac(http: httpx.Client) -> None:
+    assert_envelope(http.get("/api/configs/aa%0abb-cc-dd-ee-07"), 400, "INVALID_OPERATION")
+
+
+def test_bodiless_answers_carry_no_content_type(http: httpx.Client, stored: bytes) -> None:
+    etag = http.get(f"/api/configs/{MAC}").headers["etag"]
+    origin = {"Origin": "http://localhost:3000"}  # through Quart, not the short path
+    not_modified = http.get(f"/api/configs/{MAC}", headers={"If-None-Match": etag, **origin})
+    assert not_modified.status_code == 304
+    assert "content-type" not in not_modified.headers
+    deleted = http.delete(f"/api/configs/{MAC}")
+    assert deleted.status_code == 204
+    assert "content-type" not in deleted.headers
+
+
+def test_if_modified_since_in_the_future_is_ignored(http: httpx.Client, stored: bytes) -> None:
+    future = "Fri, 01 Jan 2100 00:00:00 GMT"
+    answer = http.get(f"/api/configs/{MAC}.json", headers={"If-Modified-Since": future})
+    assert answer.status_code == 200
+    assert answer.content == stored
