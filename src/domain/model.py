@@ -16,6 +16,7 @@ from domain.errors import (
     PreconditionFailed,
     StorageUnavailable,
 )
+from domain.text import quoted
 
 JsonObject = dict[str, Any]
 
@@ -29,13 +30,12 @@ MAC_ADDRESS_EXPECTED = (
     "six pairs of hex digits joined by '-' or ':', like aa-bb-cc-dd-ee-ff or AA:BB:CC:DD:EE:FF"
 )
 _CANONICAL_PATTERN = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
-_SHOWN_INPUT_CHARS = 40
 
 
 def _must_be_canonical(_: object, __: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or _CANONICAL_PATTERN.fullmatch(value) is None:
         raise InvalidMacAddress(
-            f"Cannot use {value!r} because it is not a canonical MAC address",
+            f"Cannot use {quoted(str(value))} because it is not a canonical MAC address",
             expected="aa-bb-cc-dd-ee-ff",
         )
 
@@ -56,9 +56,8 @@ class MacAddress:
         `InvalidMacAddress`, whose message names `action` ("Cannot get config because ...").
         """
         if _MAC_PATTERN.fullmatch(text) is None:
-            shown = text if len(text) <= _SHOWN_INPUT_CHARS else text[:_SHOWN_INPUT_CHARS] + "..."
             raise InvalidMacAddress(
-                f"Cannot {action} because MAC address {shown!r} has invalid format",
+                f"Cannot {action} because MAC address {quoted(text)} has invalid format",
                 expected=MAC_ADDRESS_EXPECTED,
             )
         return cls(text.lower().replace(":", "-"))

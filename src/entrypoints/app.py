@@ -61,6 +61,9 @@ def create_app(container: punq.Container) -> Quart:
     # Responses echo `content` as stored, so keys keep their order.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    # Werkzeug would answer `/api/configs//<mac>` with a 308 redirect and an HTML page; here
+    # such a path is what it is (a bad MAC), answered in the envelope like any other.
+    app.url_map.merge_slashes = False
     app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(metrics.blueprint)

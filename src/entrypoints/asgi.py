@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.logs import configure_logging
-from entrypoints.settings import Settings
+from entrypoints.server import settings_or_exit
 
-settings = Settings.from_env(os.environ)
+settings = settings_or_exit()
 configure_logging(settings.log_level, settings.log_format)
 app = create_app(bootstrap(settings))

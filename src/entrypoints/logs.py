@@ -13,6 +13,7 @@ from typing import Any
 
 from quart import Quart, Response, request
 
+from domain.text import escape_controls
 from entrypoints.correlation import CorrelationIdFilter, correlation_id
 from entrypoints.metrics import request_route, request_seconds
 
@@ -23,20 +24,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message
 ACCESS_FIELDS = ("method", "route", "path", "status", "duration_ms", "bytes", "client")
 
 
-# Control characters in a text line are written escaped: a path with a decoded `%0a` could
-# otherwise end the line and forge another (a fake access line from a fake client). JSON lines
-# escape them by themselves.
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_ESCAPES |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-_ESCAPES |= {0x2028: "\\u2028", 0x2029: "\\u2029"}
-
-
-def escape_controls(text: str) -> str:
-    return text.translate(_ESCAPES)
-
-
 class TextFormatter(logging.Formatter):
-    """One readable line per record; a traceback, when there is one, on the lines after it."""
+    """One readable line per record; a traceback, when there is one, on the lines after it.
+    Control characters are written escaped: a path with a decoded `%0a` could otherwise end the
+    line and forge another (a fake access line from a fake client). JSON lines escape them by
+    themselves."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         return escape_controls(super().formatMessage(record))

@@ -76,7 +76,9 @@ class MacAddressConverter(PathConverter):
     the handler and is refused as a bad MAC (400) rather than "no such route" (404); but never
     ending in `.json`, which is the device file's read-only URL (other methods there are 405)."""
 
-    regex = r"[^/][\s\S]*?(?<!\.json)"
+    regex = r"[\s\S]+?(?<!\.json)"
+    # Werkzeug would take a regex without "/" as one path segment only.
+    part_isolating = False
 
 
 CONVERTERS = {"mac": MacAddressConverter}

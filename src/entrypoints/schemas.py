@@ -21,6 +21,7 @@ from domain.model import (
     is_utf8,
     nested_deeper_than,
 )
+from domain.text import quoted
 from entrypoints.errors import RequestValidationFailed
 
 T = TypeVar("T", bound=AttrsInstance)
@@ -171,7 +172,9 @@ def _decode(body: bytes) -> Any:
     except RecursionError:
         raise _invalid("body", _TOO_DEEP) from None
     except _DuplicateKey as duplicate:
-        raise _invalid("body", f"The key {duplicate.key!r} appears twice in one object.") from None
+        raise _invalid(
+            "body", f"The key {quoted(duplicate.key)} appears twice in one object."
+        ) from None
     except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         # Invalid UTF-8 is a UnicodeDecodeError before msgspec 0.23 and a DecodeError after.
         if not is_utf8(body):
@@ -224,7 +227,9 @@ async def read_json_body(schema: type[T]) -> T:
     for name in data:
         if name not in known:
             expected = ", ".join(sorted(known))
-            raise _invalid(name, f"Unknown field {name!r}; the body may hold only: {expected}.")
+            raise _invalid(
+                name, f"Unknown field {quoted(name)}; the body may hold only: {expected}."
+            )
     try:
         return msgspec.convert(data, schema, strict=True)
     except msgspec.ValidationError as exc:
@@ -238,7 +243,7 @@ def _split_validation_message(text: str) -> tuple[str, str]:
         return at_path["field"] or "body", at_path["message"]
     missing = _MISSING_FIELD.search(text)
     if missing is not None:
-        return missing["field"], f"Field {missing['field']!r} is required."
+        return missing["field"], f"Field {quoted(missing['field'])} is required."
     return "body", text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -179,6 +180,13 @@ def _mqtt(env: Mapping[str, str]) -> MqttSettings | None:
         ca_file = Path(ca_text)
         if not ca_file.is_file():
             raise SettingsError(f"MQTT_CA_FILE={ca_text!r} is not a readable file.")
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            # Found now, not at the first notice: a bad CA would drop every one silently.
+            raise SettingsError(
+                f"MQTT_CA_FILE={ca_text!r} holds no usable PEM certificate ({exc})."
+            ) from None
     prefix = _text(env, "MQTT_TOPIC_PREFIX") or "iotsupport"
     if any(c in prefix for c in "+#\0") or prefix.startswith("/") or prefix.endswith("/"):
         raise SettingsError(

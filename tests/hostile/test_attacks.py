@@ -219,3 +219,15 @@ def test_if_modified_since_in_the_future_is_ignored(http: httpx.Client, stored: 
     answer = http.get(f"/api/configs/{MAC}.json", headers={"If-Modified-Since": future})
     assert answer.status_code == 200
     assert answer.content == stored
+
+
+@pytest.mark.parametrize("path", [f"/api/configs//{MAC}", f"/api/configs/%2f{MAC}"])
+def test_doubled_slashes_are_a_bad_mac_not_an_html_redirect(http: httpx.Client, path: str) -> None:
+    response = http.get(path)
+    assert_envelope(response, 400, "INVALID_OPERATION")
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_error_texts_quote_input_readably(http: httpx.Client) -> None:
+    body = assert_envelope(http.get("/api/configs/aa%5Cbb%00"), 400, "INVALID_OPERATION")
+    assert body["error"] == "Cannot get config because MAC address 'aa\\bb\\x00' has invalid format"

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from entrypoints.settings import MqttSettings, Settings, SettingsError
+from tests.mqtt.conftest import make_ca
 
 
 def test_defaults_match_the_contract() -> None:
@@ -92,8 +93,7 @@ def test_mqtt_settings_are_read(env: dict[str, str], expected: MqttSettings) -> 
 
 
 def test_mqtt_ca_file_must_exist_and_go_with_mqtts(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.crt"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca, _, _ = make_ca(tmp_path)
     settings = Settings.from_env({"MQTT_URL": "mqtts://b", "MQTT_CA_FILE": str(ca)})
     assert settings.mqtt is not None
     assert settings.mqtt.ca_file == ca
@@ -112,6 +112,7 @@ def test_mqtt_ca_file_must_exist_and_go_with_mqtts(tmp_path: Path) -> None:
         ({"MQTT_URL": "mqtt://b", "MQTT_PASSWORD": "pw"}, "MQTT_PASSWORD"),
         ({"MQTT_URL": "mqtt://b", "MQTT_CA_FILE": "/etc/hostname"}, "MQTT_CA_FILE"),
         ({"MQTT_URL": "mqtts://b", "MQTT_CA_FILE": "/nonexistent.crt"}, "MQTT_CA_FILE"),
+        ({"MQTT_URL": "mqtts://b", "MQTT_CA_FILE": "/etc/hostname"}, "MQTT_CA_FILE"),
         ({"MQTT_URL": "mqtt://b", "MQTT_TOPIC_PREFIX": "home/#"}, "MQTT_TOPIC_PREFIX"),
         ({"MQTT_URL": "mqtt://b", "MQTT_TOPIC_PREFIX": "/home"}, "MQTT_TOPIC_PREFIX"),
     ],
