@@ -229,6 +229,13 @@ def _json_type_name(value: object) -> str:
     return "number"
 
 
+def _bad_lock_directory() -> StorageUnavailable:
+    logger.error(
+        "%s in the configs directory is not a directory; writes are refused", LOCK_DIRECTORY
+    )
+    return StorageUnavailable(StorageFailure.BAD_LOCK_DIRECTORY)
+
+
 def _storage_unavailable(exc: OSError, action: str) -> StorageUnavailable:
     failure = _FAILURES_BY_ERRNO.get(exc.errno or 0, StorageFailure.IO_ERROR)
     logger.error("storage failure while %s: %s", action, exc)
@@ -554,6 +561,14 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
                 next(entries, None)
         except OSError as exc:
             raise _storage_unavailable(exc, f"checking {self._directory}") from exc
+        try:
+            lock_directory = os.lstat(self._directory / LOCK_DIRECTORY)
+        except FileNotFoundError:
+            return  # made by the first write
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"checking {LOCK_DIRECTORY}") from exc
+        if not stat.S_ISDIR(lock_directory.st_mode):
+            raise _bad_lock_directory()
 
     def _save(
         self, config: DeviceConfig, overwrite: bool, condition: WriteCondition
@@ -594,17 +609,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         directory, so writers in other threads, processes and replicas (CephFS supports
         these locks across clients) wait their turn. Readers never take it."""
         path = self._directory / LOCK_DIRECTORY / lock_file_name(mac_address)
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-        try:
-            try:
-                fd = os.open(path, flags, FILE_MODE)
-            except FileNotFoundError:
-                self._check()  # The configs directory itself may be gone: say so.
-                with suppress(FileExistsError):
-                    os.mkdir(path.parent, 0o755)
-                fd = os.open(path, flags, FILE_MODE)
-        except OSError as exc:
-            raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
+        fd = self._open_lock_file(path, create=True)
+        if fd is None:  # the lock directory vanished between its creation and the open
+            raise StorageUnavailable(StorageFailure.DIRECTORY_MISSING)
         try:
             deadline = time.monotonic() + self._lock_timeout_seconds
             _lock_before(fd, deadline)
@@ -613,20 +620,44 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         finally:
             os.close(fd)  # Closing the descriptor releases the lock, as does a crash.
 
+    def _open_lock_file(self, path: Path, *, create: bool) -> int | None:
+        """A descriptor on the lock file `path` in the lock directory, which is opened itself
+        without following a symlink (O_NOFOLLOW guards only a path's last part); None when
+        `create` is false and the file does not exist."""
+        directory_flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+        try:
+            try:
+                directory = os.open(path.parent, directory_flags)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                self._check()  # The configs directory itself may be gone: say so.
+                with suppress(FileExistsError):
+                    os.mkdir(path.parent, 0o755)
+                directory = os.open(path.parent, directory_flags)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _bad_lock_directory() from None
+            raise _storage_unavailable(exc, f"opening the lock directory {path.parent}") from exc
+        try:
+            return os.open(path.name, flags, FILE_MODE, dir_fd=directory)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
+        finally:
+            os.close(directory)
+
     @contextmanager
     def _legacy_lock(self, mac_address: MacAddress, deadline: float) -> Iterator[None]:
         """Also hold `.locks/<mac>.lock` when it exists: earlier builds locked one such file per
         config, and during a rolling update an old replica may still write. Taken after the
         stripe, which old replicas never take, so the order cannot deadlock. A fresh install
         has none, and pays one failed `open` per write."""
-        path = self._directory / LOCK_DIRECTORY / f"{mac_address}.lock"
-        fd: int | None
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            fd = None
-        except OSError as exc:
-            raise _storage_unavailable(exc, f"opening the lock file {path}") from exc
+        fd = self._open_lock_file(
+            self._directory / LOCK_DIRECTORY / f"{mac_address}.lock", create=False
+        )
         if fd is None:
             yield
             return

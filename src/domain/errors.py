@@ -121,6 +121,9 @@ class StorageFailure(enum.Enum):
     # Another writer (a thread, process or replica) held this config's write lock past the
     # deadline: a stuck peer must not wedge writes.
     LOCKED = "locked"
+    # The lock directory is a symlink or not a directory: it is never followed, since a link
+    # could make every writer create files wherever it points.
+    BAD_LOCK_DIRECTORY = "bad_lock_directory"
 
 
 _FAILURE_TEXT = {
@@ -131,6 +134,10 @@ _FAILURE_TEXT = {
     StorageFailure.DISK_FULL: "the configs filesystem is full",
     StorageFailure.IO_ERROR: "an I/O error occurred on the configs filesystem",
     StorageFailure.LOCKED: "another writer holds this config; nothing was written, try again",
+    StorageFailure.BAD_LOCK_DIRECTORY: (
+        "the lock directory .locks in the configs directory is a symbolic link or not a "
+        "directory; replace it with a directory"
+    ),
 }
 
 

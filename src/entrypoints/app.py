@@ -40,6 +40,9 @@ def create_app(container: punq.Container) -> Quart:
     settings: Settings = container.resolve(Settings)
     app = Quart("iot_support", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_config_bytes
+    # Quart's default is 60 s: each slow or stalled upload holds a connection (a descriptor)
+    # that long, and a thousand of them use up the process's descriptors.
+    app.config["BODY_TIMEOUT"] = settings.body_timeout_seconds
     attach_container(app, container)
 
     schema = QuartSchema(

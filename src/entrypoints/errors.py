@@ -52,6 +52,7 @@ HTTP_CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
@@ -138,6 +139,9 @@ def _describe_http_error(error: HTTPException) -> str:
     if isinstance(error, MethodNotAllowed):
         allowed = ", ".join(sorted(error.valid_methods or ()))
         return f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}."
+    if error.code == 408:
+        limit = current_app.config["BODY_TIMEOUT"]
+        return f"The request body did not arrive within {limit:g} s; nothing was written."
     if error.code == 413:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         return f"The request body is larger than the {limit} byte limit."

@@ -20,11 +20,17 @@ from entrypoints.settings import Settings, SettingsError
 logger = logging.getLogger("iot_support")
 
 
+READ_TIMEOUT_SECONDS = 30
+
+
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
     config.graceful_timeout = settings.shutdown_grace_seconds
+    # A connection that sends nothing for this long is closed (hypercorn waits forever by
+    # default); idle keep-alive connections close after hypercorn's 5 s.
+    config.read_timeout = READ_TIMEOUT_SECONDS
     config.errorlog = logging.getLogger("hypercorn.error")
     config.accesslog = None
     return config

@@ -47,6 +47,7 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     health_timeout_seconds: float = 1.0
     lock_timeout_seconds: float = 5.0
+    body_timeout_seconds: float = 15.0
     log_format: str = "text"
     trust_proxy_headers: bool = False
     mqtt: MqttSettings | None = None
@@ -68,6 +69,7 @@ class Settings:
             shutdown_grace_seconds=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
             health_timeout_seconds=_seconds(env, "HEALTH_TIMEOUT_SECONDS", 1.0, minimum=0.01),
             lock_timeout_seconds=_seconds(env, "LOCK_TIMEOUT_SECONDS", 5.0, minimum=0.01),
+            body_timeout_seconds=_seconds(env, "BODY_TIMEOUT_SECONDS", 15.0, minimum=0.01),
             log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
             trust_proxy_headers=_choice(env, "TRUST_PROXY_HEADERS", ("false", "true"), "false")
             == "true",

@@ -128,6 +128,11 @@ class ShortPaths:
         if not scope["path"].startswith("/"):
             # `GET ?x`: no path at all, which Quart cannot route (it fails with a bare 500).
             return UNMATCHED_ROUTE, self._no_path
+        names = {name for name, _ in scope["headers"]}
+        if b"transfer-encoding" in names and b"content-length" in names:
+            # h11 reads such a body as chunked; a proxy in front may have read it by its
+            # length, so where one request ends is in doubt (request smuggling).
+            return UNMATCHED_ROUTE, self._conflicting_framing
         if scope["method"] not in ("GET", "HEAD"):
             return None
         if scope["path"] == HEALTH_ROUTE:
@@ -183,6 +188,12 @@ class ShortPaths:
     async def _no_path(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
         message = "The request target must be a path starting with '/'."
         return 400, [], error_body("BAD_REQUEST", message, correlation_id)
+
+    async def _conflicting_framing(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
+        """RFC 9112 section 6.3: answer 400 and close the connection, so nothing sent after this
+        request's headers on it (a second request hidden in the body) is ever read."""
+        message = "The request has both Content-Length and Transfer-Encoding; it is refused."
+        return 400, [(b"connection", b"close")], error_body("BAD_REQUEST", message, correlation_id)
 
     async def _health(self, _: str, __: dict[str, str], correlation_id: str) -> Answer:
         try:

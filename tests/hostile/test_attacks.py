@@ -231,3 +231,61 @@ def test_doubled_slashes_are_a_bad_mac_not_an_html_redirect(http: httpx.Client, 
 def test_error_texts_quote_input_readably(http: httpx.Client) -> None:
     body = assert_envelope(http.get("/api/configs/aa%5Cbb%00"), 400, "INVALID_OPERATION")
     assert body["error"] == "Cannot get config because MAC address 'aa\\bb\\x00' has invalid format"
+
+
+def test_conflicting_framing_is_refused_and_the_connection_closed(
+    http: httpx.Client, server: RunningServer, stored: bytes
+) -> None:
+    """A DELETE hidden in the body of a request with both Content-Length and
+    Transfer-Encoding (request smuggling) must never run."""
+    hidden = f"DELETE /api/configs/{MAC} HTTP/1.1\r\nHost: a\r\n\r\n".encode()
+    smuggler = (
+        f"PUT /api/configs/{MAC} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ).encode()
+    answer = raw_request(server, smuggler + hidden)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert answer.count(b"HTTP/1.1 ") == 1  # nothing answered after it: the connection closed
+    assert b"connection: close" in answer.lower()
+    assert config_file(server).read_bytes() == stored
+    assert http.get(f"/api/configs/{MAC}").status_code == 200
+
+
+def test_a_stalled_upload_is_answered_408_within_the_body_timeout(tmp_path: Path) -> None:
+    with running_server(tmp_path, BODY_TIMEOUT_SECONDS="1") as server:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        head = (
+            f"PUT /api/configs/{MAC} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n"
+        ).encode()
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head + b'{"content": {')  # and then nothing more
+            started = time.monotonic()
+            answer = sock.recv(65536)
+            waited = time.monotonic() - started
+            while not answer.endswith(b"}"):
+                answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"code":"REQUEST_TIMEOUT"' in answer
+        assert waited < 5
+        assert not config_file(server).exists()
+
+
+def test_a_lock_directory_that_is_a_symlink_is_never_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with running_server(tmp_path) as server:
+        client = httpx.Client(base_url=server.base_url, timeout=10)
+        (server.configs_dir / LOCK_DIRECTORY).symlink_to(elsewhere)
+        refused = client.put(f"/api/configs/{MAC}", json={"content": {"v": 1}})
+        body = assert_envelope(refused, 503, "STORAGE_UNAVAILABLE")
+        assert ".locks" in str(body["error"])
+        assert list(elsewhere.iterdir()) == []
+        assert not config_file(server).exists()
+        health = client.get("/api/health")
+        assert health.status_code == 503
+        assert health.json()["reason"] == "bad_lock_directory"
+        (server.configs_dir / LOCK_DIRECTORY).unlink()
+        assert client.put(f"/api/configs/{MAC}", json={"content": {"v": 1}}).status_code == 200
+        assert client.get("/api/health").status_code == 200
+        client.close()
