@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -38,7 +39,10 @@ def free_port() -> int:
         return port
 
 
-def start_server(tmp_path: Path, *, unset: tuple[str, ...] = (), **env: str) -> RunningServer:
+def start_server(
+    tmp_path: Path, *, unset: tuple[str, ...] = (), open_files: int | None = None, **env: str
+) -> RunningServer:
+    """The real process on a free port; `open_files` lowers its descriptor limit."""
     if not SERVER.exists():
         pytest.fail(f"{SERVER} is missing: install the project first (see README)")
     port = free_port()
@@ -56,7 +60,12 @@ def start_server(tmp_path: Path, *, unset: tuple[str, ...] = (), **env: str) -> 
         environment.pop(name, None)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(SERVER)], env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+            [str(SERVER)],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            preexec_fn=None if open_files is None else limit_open_files(open_files),
         )
     server = RunningServer(process, f"http://127.0.0.1:{port}", configs_dir, log_path)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -73,6 +82,13 @@ def start_server(tmp_path: Path, *, unset: tuple[str, ...] = (), **env: str) -> 
     pytest.fail(f"server did not become healthy in {START_TIMEOUT_SECONDS}s:\n{server.log()}")
 
 
+def limit_open_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
 def stop_server(server: RunningServer) -> int:
     if server.process.poll() is None:
         server.process.send_signal(signal.SIGTERM)
@@ -85,9 +101,11 @@ def stop_server(server: RunningServer) -> int:
 
 
 @contextlib.contextmanager
-def running_server(tmp_path: Path, **env: str) -> Iterator[RunningServer]:
+def running_server(
+    tmp_path: Path, *, open_files: int | None = None, **env: str
+) -> Iterator[RunningServer]:
     """A server for the duration of a `with` block (a module fixture's body)."""
-    server = start_server(tmp_path, unset=(), **env)
+    server = start_server(tmp_path, unset=(), open_files=open_files, **env)
     try:
         yield server
     finally:

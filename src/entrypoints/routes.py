@@ -268,8 +268,9 @@ async def health() -> Response:
 
     `200` when the configs directory exists, is a directory and can be listed; `503` otherwise,
     with `reason`: `directory_missing`, `not_a_directory`, `permission_denied`, `read_only`,
-    `disk_full`, `io_error`, `bad_lock_directory`, or `timeout` when the check takes longer than the configured bound
-    (a hanging network filesystem). The answer never waits longer than that bound.
+    `disk_full`, `io_error`, `bad_lock_directory`, or `timeout` when the check takes longer
+    than the configured bound (a hanging network filesystem). The answer never waits longer
+    than that bound.
     """
     status, body = await health_answer(
         resolve(CheckStorage),

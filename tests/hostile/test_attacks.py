@@ -289,3 +289,25 @@ def test_a_lock_directory_that_is_a_symlink_is_never_followed(tmp_path: Path) ->
         assert client.put(f"/api/configs/{MAC}", json={"content": {"v": 1}}).status_code == 200
         assert client.get("/api/health").status_code == 200
         client.close()
+
+
+def test_running_out_of_descriptors_logs_a_line_a_second_and_recovers(tmp_path: Path) -> None:
+    with running_server(tmp_path, open_files=64) as server:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        held = []
+        try:
+            for _ in range(100):  # each accepted connection holds one of the 64 descriptors
+                held.append(socket.create_connection((host, int(port)), timeout=5))
+            time.sleep(2.5)
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(1.5)  # asyncio retries accepting a second after running out
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            assert client.get("/api/health").status_code == 200
+        log = server.log()
+        lines = [line for line in log.splitlines() if "cannot accept connections" in line]
+        # About five seconds out of descriptors: a line a second, not one per failed accept.
+        assert 1 <= len(lines) <= 8, lines
+        assert any("(0 more times" not in line for line in lines)
+        assert "Traceback" not in log
