@@ -42,6 +42,7 @@ from entrypoints.openapi import (
     describe,
 )
 from entrypoints.schemas import (
+    OFF_THE_LOOP_BYTES,
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
@@ -127,10 +128,13 @@ def encoded_listing(listing: ConfigListing) -> bytes:
 _LISTING_KEY = "iot_support.encoded_listing"
 
 
-def config_answer(stored: StoredConfig) -> Response:
-    return Response(
-        config_body(stored), content_type="application/json", headers=validators(stored.document)
-    )
+async def config_answer(stored: StoredConfig) -> Response:
+    # A large config takes milliseconds to encode: on a worker thread, as its decode was.
+    if len(stored.document.body) > OFF_THE_LOOP_BYTES:
+        body = await asyncio.to_thread(config_body, stored)
+    else:
+        body = config_body(stored)
+    return Response(body, content_type="application/json", headers=validators(stored.document))
 
 
 def config_body(stored: StoredConfig) -> bytes:
@@ -159,7 +163,7 @@ async def get_config(mac_address: str) -> Response:
         stored = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address, "get config"))
     if is_not_modified(stored.document):
         return not_modified(stored.document)
-    return config_answer(stored)
+    return await config_answer(stored)
 
 
 @blueprint.get(CONFIG_FILE_ROUTE)
@@ -213,7 +217,7 @@ async def put_config(mac_address: str) -> Response:
             allow_overwrite=body.allow_overwrite,
             condition=write_condition(),
         )
-    return config_answer(stored)
+    return await config_answer(stored)
 
 
 @blueprint.patch(CONFIG_ROUTE)
@@ -240,7 +244,7 @@ async def patch_config(mac_address: str) -> Response:
         mac = MacAddress.parse(mac_address, "patch config")
         patch = await read_merge_patch()
         stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
-    return config_answer(stored)
+    return await config_answer(stored)
 
 
 @blueprint.delete(CONFIG_ROUTE)
