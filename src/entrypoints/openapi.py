@@ -375,8 +375,9 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "503": (
         "`STORAGE_UNAVAILABLE`: the configs directory is missing or unusable (permission "
-        "denied, read-only or full filesystem, I/O error); the message says which. Nothing "
-        "is written.",
+        "denied, read-only or full filesystem, I/O error, another writer holding the config's "
+        "lock); the message says which. `SHUTTING_DOWN`: the server stopped before the request "
+        "finished. Nothing is written.",
         _error(
             "STORAGE_UNAVAILABLE",
             "Config storage is unavailable: the configs filesystem is full.",

@@ -52,6 +52,11 @@ class AcceptErrorLimiter:
         self._unlogged = 0
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            # hypercorn's connection tasks are cancelled when the grace period ends: expected,
+            # not an error worth a traceback.
+            logger.debug("a connection was cancelled at shutdown")
+            return
         if context.get("message") != self.MESSAGE:
             loop.default_exception_handler(context)
             return

@@ -16,9 +16,11 @@ probe on would make it wait for the bound twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from hypercorn.typing import HTTPScope, Scope
@@ -74,7 +76,7 @@ class ShortPaths:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         chosen = self._choose(scope)
         if chosen is None:
-            await self._next(scope, receive, send)
+            await self._hand_on(scope, receive, send)
             return
         route, handler = chosen
         http: HTTPScope = scope  # type: ignore[assignment]
@@ -121,6 +123,23 @@ class ShortPaths:
             ),
             correlation_id=correlation_id,
         )
+
+    async def _hand_on(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Quart answers; when the shutdown grace period ends first (hypercorn cancels the
+        request), the client gets a 503 in the envelope instead of hypercorn's bare 500."""
+        started = False
+
+        async def noting_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._next(scope, receive, noting_send)
+        except asyncio.CancelledError:
+            if scope["type"] == "http" and not started:
+                await _send_shutting_down(send, scope["headers"])
+            raise
 
     def _choose(self, scope: Scope) -> tuple[str, Handler] | None:
         if scope["type"] != "http":
@@ -203,6 +222,25 @@ class ShortPaths:
         except Exception:
             return None  # a surprise: the Quart route answers it, in the error envelope
         return status, [], body
+
+
+async def _send_shutting_down(send: Any, request_headers: Iterable[tuple[bytes, bytes]]) -> None:
+    by_name = {name.decode("latin-1").lower(): value for name, value in request_headers}
+    correlation_id = choose_correlation_id(
+        lambda name: by_name[name.lower()].decode("latin-1") if name.lower() in by_name else None
+    )
+    message = "The server is shutting down and could not finish this request; retry."
+    body = error_body("SHUTTING_DOWN", message, correlation_id)
+    headers = [
+        JSON,
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+        (REQUEST_ID_HEADER.lower().encode(), correlation_id.encode()),
+    ]
+    with contextlib.suppress(Exception):  # the connection may be gone too
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _unchanged(document: ConfigDocument, headers: dict[str, str]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 
 from adapters.filesystem_repository import LOCK_DIRECTORY, lock_file_name
 from domain.model import MacAddress
-from tests.server_process import RunningServer, running_server
+from tests.server_process import RunningServer, running_server, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hostile]
 
@@ -251,15 +252,21 @@ def test_conflicting_framing_is_refused_and_the_connection_closed(
     assert http.get(f"/api/configs/{MAC}").status_code == 200
 
 
+def stalled_upload(server: RunningServer) -> socket.socket:
+    """A connection that has sent a PUT's headers and the start of its body, and then stalls."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(
+        f"PUT /api/configs/{MAC} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        "X-Request-ID: stalled-1\r\nContent-Length: 1000\r\n\r\n"
+        '{"content": {'.encode()
+    )
+    return sock
+
+
 def test_a_stalled_upload_is_answered_408_within_the_body_timeout(tmp_path: Path) -> None:
     with running_server(tmp_path, BODY_TIMEOUT_SECONDS="1") as server:
-        host, port = server.base_url.removeprefix("http://").split(":")
-        head = (
-            f"PUT /api/configs/{MAC} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
-            "Content-Length: 1000\r\n\r\n"
-        ).encode()
-        with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(head + b'{"content": {')  # and then nothing more
+        with stalled_upload(server) as sock:
             started = time.monotonic()
             answer = sock.recv(65536)
             waited = time.monotonic() - started
@@ -311,3 +318,20 @@ def test_running_out_of_descriptors_logs_a_line_a_second_and_recovers(tmp_path: 
         assert 1 <= len(lines) <= 8, lines
         assert any("(0 more times" not in line for line in lines)
         assert "Traceback" not in log
+
+
+def test_a_request_cut_by_the_grace_period_gets_an_enveloped_503(tmp_path: Path) -> None:
+    server = start_server(tmp_path, SHUTDOWN_GRACE_SECONDS="1", BODY_TIMEOUT_SECONDS="30")
+    with stalled_upload(server) as sock:
+        time.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert server.process.wait(timeout=10) == 0
+    head_part, _, body = answer.partition(b"\r\n\r\n")
+    assert head_part.startswith(b"HTTP/1.1 503"), answer
+    assert b"x-request-id: stalled-1" in head_part.lower()
+    assert json.loads(body)["code"] == "SHUTTING_DOWN"
+    assert "Traceback" not in server.log()
+    assert not config_file(server).exists()
