@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -90,7 +91,21 @@ async def _serve(settings: Settings) -> None:
             "configs directory %s is missing; /api/health answers 503 until it exists",
             settings.configs_dir.resolve(),
         )
-    await serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+    serving = asyncio.ensure_future(
+        serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+    )
+    await asyncio.wait([serving, asyncio.ensure_future(stop.wait())], return_when="FIRST_COMPLETED")
+    # On Python 3.12 hypercorn's graceful shutdown also waits for every open connection to
+    # close (asyncio's Server.wait_closed does since 3.12), so a stalled upload would hold the
+    # process past the grace period: past it (and a second for hypercorn's own cancelling),
+    # the server is cancelled, which answers what is still in flight with 503 SHUTTING_DOWN.
+    done, _ = await asyncio.wait([serving], timeout=settings.shutdown_grace_seconds + 1)
+    if not done:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    elif serving.exception() is not None:
+        raise serving.exception()  # type: ignore[misc]
     logger.info("iot-support stopped")
 
 
