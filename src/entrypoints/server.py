@@ -100,12 +100,12 @@ async def _serve(settings: Settings) -> None:
     # process past the grace period: past it (and a second for hypercorn's own cancelling),
     # the server is cancelled, which answers what is still in flight with 503 SHUTTING_DOWN.
     done, _ = await asyncio.wait([serving], timeout=settings.shutdown_grace_seconds + 1)
-    if not done:
+    if done:
+        await serving  # its result, or the error that stopped it (say, the port is taken)
+    else:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
-    elif serving.exception() is not None:
-        raise serving.exception()  # type: ignore[misc]
     logger.info("iot-support stopped")
 
 
