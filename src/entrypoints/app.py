@@ -22,6 +22,7 @@ from entrypoints.errors import register_error_handlers
 from entrypoints.logs import log_requests
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import ServiceOpenAPIProvider
+from entrypoints.send_deadline import SendDeadline
 from entrypoints.settings import Settings
 from entrypoints.short_paths import ShortPaths
 from entrypoints.version import service_version
@@ -92,7 +93,7 @@ def create_app(container: punq.Container) -> Quart:
     )
     only_for_browsers(app)
     warm_up_in_the_background(app)
-    app.asgi_app = ShortPaths(  # type: ignore[method-assign]
+    short_paths = ShortPaths(
         app.asgi_app,
         fetch=container.resolve(GetConfigDocument),
         get=container.resolve(GetDeviceConfig),
@@ -100,6 +101,9 @@ def create_app(container: punq.Container) -> Quart:
         health_timeout=settings.health_timeout_seconds,
         metrics=container.resolve(Metrics),
         trust_proxy_headers=settings.trust_proxy_headers,
+    )
+    app.asgi_app = SendDeadline(  # type: ignore[method-assign]
+        short_paths, timeout_seconds=settings.send_timeout_seconds
     )
     notifier = container.resolve(Notifier)
     app.before_serving(notifier.start)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -26,10 +28,35 @@ logger = logging.getLogger("iot_support")
 READ_TIMEOUT_SECONDS = 30
 
 
-def hypercorn_config(settings: Settings) -> Config:
+def listening_socket(settings: Settings) -> socket.socket:
+    """The server's socket, bound here so a taken port is reported before anything else.
+
+    Its TCP_USER_TIMEOUT (inherited by every accepted connection) makes the kernel drop a peer
+    that acknowledges none of what we send for `SEND_TIMEOUT_SECONDS`, such as a client that
+    asked for a config and stopped reading: without it such a connection, and the answer
+    buffered for it, lives as long as the peer's machine does.
+    """
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(
+            socket.IPPROTO_TCP,
+            socket.TCP_USER_TIMEOUT,
+            max(1, round(settings.send_timeout_seconds * 1000)),
+        )
+        sock.bind((settings.host, settings.port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def hypercorn_config(settings: Settings, sock: socket.socket) -> Config:
     config = Config()
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    config.bind = [f"{host}:{settings.port}"]
+    # hypercorn takes the descriptor over (and listens on it).
+    config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = settings.shutdown_grace_seconds
     # A connection that sends nothing for this long is closed (hypercorn waits forever by
     # default); idle keep-alive connections close after hypercorn's 5 s.
@@ -39,11 +66,13 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
-class AcceptErrorLimiter:
-    """The event loop's exception handler: when the process runs out of descriptors, asyncio
-    reports every failed accept with a traceback, tens of thousands a second (22 MB of log in
-    16 s, seen here). One line a second says the same; anything else goes to asyncio's own
-    handler."""
+class LoopExceptionHandler:
+    """The event loop's exception handler, for what asyncio would report with a traceback but
+    is an expected event here. When the process runs out of descriptors, asyncio reports every
+    failed accept, tens of thousands a second (22 MB of log in 16 s, seen here): one line a
+    second says the same. A connection the kernel dropped because its peer stopped reading
+    (`listening_socket`) ends hypercorn's connection task with ETIMEDOUT: one debug line, the
+    cut answer was logged already. Anything else goes to asyncio's own handler."""
 
     MESSAGE = "socket.accept() out of system resource"
 
@@ -57,6 +86,10 @@ class AcceptErrorLimiter:
             # hypercorn's connection tasks are cancelled when the grace period ends: expected,
             # not an error worth a traceback.
             logger.debug("a connection was cancelled at shutdown")
+            return
+        exception = context.get("exception")
+        if isinstance(exception, TimeoutError) and exception.errno == errno.ETIMEDOUT:
+            logger.debug("a connection was dropped: its peer acknowledged nothing in time")
             return
         if context.get("message") != self.MESSAGE:
             loop.default_exception_handler(context)
@@ -75,9 +108,10 @@ class AcceptErrorLimiter:
 
 async def _serve(settings: Settings) -> None:
     app = create_app(bootstrap(settings))
+    sock = listening_socket(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(AcceptErrorLimiter())
+    loop.set_exception_handler(LoopExceptionHandler())
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     logger.info(
@@ -92,7 +126,7 @@ async def _serve(settings: Settings) -> None:
             settings.configs_dir.resolve(),
         )
     serving = asyncio.ensure_future(
-        serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+        serve(app, hypercorn_config(settings, sock), shutdown_trigger=stop.wait)
     )
     await asyncio.wait([serving, asyncio.ensure_future(stop.wait())], return_when="FIRST_COMPLETED")
     # On Python 3.12 hypercorn's graceful shutdown also waits for every open connection to

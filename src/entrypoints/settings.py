@@ -48,6 +48,7 @@ class Settings:
     health_timeout_seconds: float = 1.0
     lock_timeout_seconds: float = 5.0
     body_timeout_seconds: float = 15.0
+    send_timeout_seconds: float = 30.0
     log_format: str = "text"
     trust_proxy_headers: bool = False
     mqtt: MqttSettings | None = None
@@ -70,6 +71,7 @@ class Settings:
             health_timeout_seconds=_seconds(env, "HEALTH_TIMEOUT_SECONDS", 1.0, minimum=0.01),
             lock_timeout_seconds=_seconds(env, "LOCK_TIMEOUT_SECONDS", 5.0, minimum=0.01),
             body_timeout_seconds=_seconds(env, "BODY_TIMEOUT_SECONDS", 15.0, minimum=0.01),
+            send_timeout_seconds=_seconds(env, "SEND_TIMEOUT_SECONDS", 30.0, minimum=0.01),
             log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
             trust_proxy_headers=_choice(env, "TRUST_PROXY_HEADERS", ("false", "true"), "false")
             == "true",

@@ -335,3 +335,57 @@ def test_a_request_cut_by_the_grace_period_gets_an_enveloped_503(tmp_path: Path)
     assert json.loads(body)["code"] == "SHUTTING_DOWN"
     assert "Traceback" not in server.log()
     assert not config_file(server).exists()
+
+
+# Slow readers: an answer nobody takes must not stay in the process.
+
+
+def resident_bytes(server: RunningServer) -> int:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(kilobytes) * 1024
+
+
+def open_sockets(server: RunningServer) -> int:
+    fds = Path(f"/proc/{server.process.pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def test_clients_that_never_read_hold_no_memory_and_are_dropped(tmp_path: Path) -> None:
+    # Larger than what the kernel buffers for a connection on loopback (about 3 MB here).
+    with running_server(
+        tmp_path, SEND_TIMEOUT_SECONDS="2", MAX_CONFIG_BYTES=str(16 << 20)
+    ) as server:
+        client = httpx.Client(base_url=server.base_url, timeout=10)
+        large = {"blob": "x" * 8_000_000}
+        assert client.put(f"/api/configs/{MAC}", json={"content": large}).status_code == 200
+        assert client.get(f"/api/configs/{MAC}.json").json() == large  # cached, as in service
+        sockets_before, memory_before = open_sockets(server), resident_bytes(server)
+        host, port = server.base_url.removeprefix("http://").split(":")
+        readers = []
+        for _ in range(20):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+            sock.connect((host, int(port)))
+            sock.sendall(f"GET /api/configs/{MAC}.json HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            readers.append(sock)
+        try:
+            time.sleep(1)
+            # Each request holds the answer it read (8 MB); what the kernel did not take
+            # would wait beside it in a second copy (5 MB more each), never sent.
+            held = (resident_bytes(server) - memory_before) / len(readers)
+            assert held < 8_000_000 + 2_000_000, f"{held:,.0f} bytes a connection"
+            assert client.get("/api/health").status_code == 200
+            assert client.get(f"/api/configs/{MAC}.json").json() == large
+            deadline = time.monotonic() + 15
+            while open_sockets(server) > sockets_before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert open_sockets(server) <= sockets_before  # the server let them all go
+        finally:
+            for sock in readers:
+                sock.close()
+        assert client.get("/api/health").status_code == 200
+        client.close()
+        log = server.log()
+        assert log.count("cut: the client took nothing for 2 s") == len(readers)
+        assert "Traceback" not in log

@@ -27,6 +27,7 @@ def test_reads_every_variable() -> None:
             "MAX_CONFIG_BYTES": "2048",
             "LOG_LEVEL": "debug",
             "SHUTDOWN_GRACE_SECONDS": "2.5",
+            "SEND_TIMEOUT_SECONDS": "7",
         }
     )
     assert settings == Settings(
@@ -38,6 +39,7 @@ def test_reads_every_variable() -> None:
         max_config_bytes=2048,
         log_level="DEBUG",
         shutdown_grace_seconds=2.5,
+        send_timeout_seconds=7.0,
     )
 
 
@@ -58,6 +60,7 @@ def test_reads_every_variable() -> None:
         ({"SHUTDOWN_GRACE_SECONDS": "-1"}, "SHUTDOWN_GRACE_SECONDS"),
         ({"ESP32_CONFIGS_DIR": ""}, "ESP32_CONFIGS_DIR"),
         ({"HOST": "  "}, "HOST"),
+        ({"SEND_TIMEOUT_SECONDS": "0"}, "SEND_TIMEOUT_SECONDS"),
     ],
 )
 def test_malformed_setting_is_refused_naming_the_variable(env: dict[str, str], named: str) -> None:
