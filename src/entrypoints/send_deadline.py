@@ -4,10 +4,10 @@ A client that asks for a large config and then reads slowly, or not at all, woul
 hold its whole answer in the process (asyncio buffers everything written to a transport) for
 as long as it keeps the connection: 100 such clients held 28 MB each, seen here. Sent in
 pieces of `CHUNK_BYTES`, each awaited until the transport has taken it, a connection holds at
-most about two pieces whatever the answer's size; the answer itself is shared (the encoded
-config is cached). A piece the client does not take within the deadline cuts the answer: the
-rest is dropped, the connection is closed by hypercorn's read timeout, and the kernel drops a
-peer that acknowledges nothing for as long (`listening_socket`, TCP_USER_TIMEOUT).
+most about two pieces beside the answer its request read, whatever the answer's size. A piece
+the client does not take within the deadline cuts the answer: the rest is dropped, the
+connection is closed by hypercorn's read timeout, and the kernel drops a peer that
+acknowledges nothing for as long (`listening_socket`, TCP_USER_TIMEOUT).
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class SendDeadline:
                 return
             if message["type"] == "http.response.start":
                 request_id = _request_id(message)
+            if message["type"] != "http.response.body" or len(message["body"]) <= CHUNK_BYTES:
+                # Small messages go straight on, without a timer (a timer per send cost a
+                # quarter of a device fetch): one piece cannot hold much, and a peer that
+                # takes nothing at all is dropped by the kernel (TCP_USER_TIMEOUT).
+                await send(message)
+                return
             try:
                 for piece in _pieces(message):
                     async with asyncio.timeout(self._timeout):
@@ -62,11 +68,8 @@ class SendDeadline:
 
 
 def _pieces(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The message itself, or a large body's pieces, made one at a time (a slice is a copy)."""
-    body = message.get("body", b"")
-    if message["type"] != "http.response.body" or len(body) <= CHUNK_BYTES:
-        yield message
-        return
+    """A large body's pieces, made one at a time (a slice is a copy)."""
+    body = message["body"]
     more_body = message.get("more_body", False)
     for start in range(0, len(body), CHUNK_BYTES):
         end = start + CHUNK_BYTES

@@ -1,0 +1,149 @@
+"""What a request costs the app alone: the real ASGI app called in-process, without sockets.
+
+`python bench/asgi_alone.py [--requests N]`: writes 200 generated configs into a temp
+directory, wires the app as `iot-support` does (text access log to /dev/null), and prints the
+CPU microseconds per request of a device fetch, a 304 poll, an admin get and a health probe,
+the median of five rounds (`--without-send-deadline` adds the device fetch without the
+outermost layer, in the same rounds). Without the HTTP server and the load generator in the same
+measurement it is steadier than bench/run.py on a shared machine, so it is the one to compare
+two builds of the app with (run each build in turn, on the same machine, and compare ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from entrypoints.app import create_app
+from entrypoints.bootstrap import bootstrap
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings
+
+GENERATOR = os.environ.get("BENCH_GENERATOR", "../shared/bench/gen_configs.py")
+ROUNDS = 5
+# Concurrent callers, as wrk's 16 connections in bench/run.py: reads hop to worker threads in
+# batches, so one caller at a time would measure thread wake-ups, not the app.
+CALLERS = 16
+
+
+async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bench"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 3201),
+        "extensions": {},
+    }
+    await app(scope, receive, send)
+    return status
+
+
+async def measure(
+    app: Any, macs: list[str], requests: int, without_send_deadline: bool
+) -> dict[str, float]:
+    first = f"/api/configs/{macs[0]}.json"
+    etag = ""
+
+    async def grab_etag(message: dict[str, Any]) -> None:
+        nonlocal etag
+        for name, value in message.get("headers", ()):
+            if name == b"etag":
+                etag = value.decode()
+
+    await app(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": first,
+            "raw_path": first.encode(),
+            "query_string": b"",
+            "headers": [(b"host", b"bench")],
+            "http_version": "1.1",
+            "scheme": "http",
+            "root_path": "",
+            "client": ("127.0.0.1", 1),
+            "server": None,
+        },
+        None,
+        grab_etag,
+    )
+    scenarios: dict[str, tuple[str, Any, list[tuple[bytes, bytes]], int]] = {
+        "device fetch": ("GET", lambda i: f"/api/configs/{macs[i % len(macs)]}.json", [], 200),
+        "304 poll": ("GET", lambda i: first, [(b"if-none-match", etag.encode())], 304),
+        "admin get": ("GET", lambda i: f"/api/configs/{macs[i % len(macs)]}", [], 200),
+        "health": ("GET", lambda i: "/api/health", [], 200),
+    }
+    calls: dict[str, Any] = dict.fromkeys(scenarios, app)
+    if without_send_deadline:
+        # The same fetch through the layers under SendDeadline, in the same rounds: what the
+        # outermost layer costs, measured without the machine's drift between two runs.
+        scenarios["device fetch, no SendDeadline"] = scenarios["device fetch"]
+        calls["device fetch, no SendDeadline"] = app.asgi_app._app
+    figures: dict[str, list[float]] = {name: [] for name in scenarios}
+    for _ in range(ROUNDS):
+        for name, (method, path, headers, expected) in scenarios.items():
+
+            async def caller(
+                first: int,
+                method: str = method,
+                path: Any = path,
+                headers: Any = headers,
+                expected: int = expected,
+                name: str = name,
+            ) -> None:
+                for i in range(first, requests, CALLERS):
+                    status = await call(calls[name], method, path(i), headers)
+                    if status != expected:
+                        raise SystemExit(f"{name}: answered {status}, not {expected}")
+
+            before = time.process_time()
+            await asyncio.gather(*(caller(c) for c in range(CALLERS)))
+            figures[name].append((time.process_time() - before) * 1e6 / requests)
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--without-send-deadline", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        subprocess.run([sys.executable, GENERATOR, directory, "200", "1"], check=True)
+        macs = sorted(name.removesuffix(".json") for name in os.listdir(directory))
+        configure_logging("INFO", "text")
+        logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
+        app = create_app(bootstrap(Settings(configs_dir=Path(directory))))
+        figures = asyncio.run(measure(app, macs, args.requests, args.without_send_deadline))
+    for name, micros in figures.items():
+        print(f"  {name:<30} {micros:8.1f} us CPU a request")
+
+
+if __name__ == "__main__":
+    main()
