@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from domain.model import DeviceConfig, MacAddress
 
 CALLERS = 16

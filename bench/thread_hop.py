@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-from adapters.batched_threads import BatchedThreads
+from adapters.filesystem.threads import BatchedThreads
 
 
 def read(path: str) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
-from adapters.filesystem_repository import DEFAULT_MAX_FILE_BYTES, encode_content
 from domain.errors import (
     DeviceConfigExists,
     DeviceConfigNotFound,
@@ -36,7 +36,9 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
 
     @staticmethod
     def _stored(config: DeviceConfig) -> StoredConfig:
-        body = encode_content(config, DEFAULT_MAX_FILE_BYTES)
+        # Written as the real adapter stores it, but by the standard library: the fake does not
+        # lean on the adapter it stands in for.
+        body = json.dumps(config.content, indent=2, ensure_ascii=False).encode() + b"\n"
         document = ConfigDocument(config.mac_address, body, time.time())
         return StoredConfig(config, document)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adapters.filesystem_repository import LOCK_DIRECTORY
+from adapters.filesystem.locks import LOCK_DIRECTORY
 
 
 def entries(directory: Path) -> list[str]:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from domain.errors import DeviceConfigNotFound, PreconditionFailed
 from domain.model import DeviceConfig, MacAddress, WriteCondition
 

@@ -25,6 +25,9 @@ class DeviceConfigRepository(Protocol):
 
         Entries that are not configs, or configs that cannot be read as a JSON object, are
         left out and reported in `ConfigListing.skipped`; they never make the listing fail.
+        While nothing changed, the very same object may be returned again, so a caller may
+        keep what it derived from a listing (its encoding) for as long as it gets that object
+        back (`is`); a caller must never change one.
         """
         ...
 

@@ -7,7 +7,7 @@ import socket
 
 import punq
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from adapters.mqtt_notifier import MqttNotifier, MqttOptions
 from adapters.silent_notifier import SilentNotifier
 from domain.ports import DeviceConfigRepository, Notifier

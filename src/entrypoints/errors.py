@@ -120,6 +120,11 @@ async def handle_http_exception(error: HTTPException) -> Response:
     response = error_response(status, code, _describe_http_error(error))
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    if status in (408, 413):
+        # The body is left unread. Keeping the connection would mean reading all of it to
+        # reach the next request, and a client that sent `Expect: 100-continue` has already
+        # been told to send it (hypercorn answers 100 before the app sees the request).
+        response.headers["Connection"] = "close"
     return response
 
 

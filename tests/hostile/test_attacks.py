@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.filesystem_repository import LOCK_DIRECTORY, lock_file_name
+from adapters.filesystem.locks import LOCK_DIRECTORY, lock_file_name
 from domain.model import MacAddress
 from tests.server_process import RunningServer, running_server, start_server
 
@@ -253,6 +253,26 @@ def test_conflicting_framing_is_refused_and_the_connection_closed(
     assert b"connection: close" in answer.lower()
     assert config_file(server).read_bytes() == stored
     assert http.get(f"/api/configs/{MAC}").status_code == 200
+
+
+def test_an_oversized_upload_is_refused_from_its_length_and_the_connection_closed(
+    server: RunningServer,
+) -> None:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"PUT /api/configs/{OTHER} HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+            "Content-Type: application/json\r\nContent-Length: 99999999\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes: nothing of the body is awaited
+            answer += chunk
+    # hypercorn sends its 100 Continue first, whatever the app would say (left to upstream).
+    final = answer[answer.index(b"HTTP/1.1 413") :]
+    head_part, _, body = final.partition(b"\r\n\r\n")
+    assert b"connection: close" in head_part.lower()
+    assert json.loads(body)["code"] == "PAYLOAD_TOO_LARGE"
+    assert not config_file(server, OTHER).exists()
 
 
 def stalled_upload(server: RunningServer) -> socket.socket:

@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from quart.typing import TestClientProtocol as Client
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.logs import JsonFormatter

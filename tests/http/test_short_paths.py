@@ -41,7 +41,7 @@ async def answers(
     quart_app: Quart, method: str, path: str, headers: dict[str, str]
 ) -> tuple[httpx.Response, httpx.Response]:
     """The same request through the whole app (short path first) and through Quart alone."""
-    async with client(quart_app) as whole, client(quart_app.asgi_app._next) as route_only:  # type: ignore[attr-defined]
+    async with client(quart_app) as whole, client(quart_app.asgi_app._app._next) as route_only:  # type: ignore[attr-defined]
         return (
             await whole.request(method, path, headers=headers),
             await route_only.request(method, path, headers=headers),
@@ -144,7 +144,7 @@ async def test_the_ordinary_requests_never_reach_quart(quart_app: Quart) -> None
     async def quart_is_not_asked(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError(f"handed on: {scope['method']} {scope['path']}")
 
-    quart_app.asgi_app._next = quart_is_not_asked  # type: ignore[attr-defined]
+    quart_app.asgi_app._app._next = quart_is_not_asked  # type: ignore[attr-defined]
     async with client(quart_app) as http:
         assert (await http.get("/api/health")).status_code == 200
         assert (await http.head("/api/health")).status_code == 200
@@ -211,7 +211,7 @@ async def test_a_repeated_header_is_read_as_the_route_reads_it(quart_app: Quart)
     repeated = [("If-None-Match", etag), ("If-None-Match", '"other"'), ("X-Request-ID", "first")]
     repeated.append(("X-Request-ID", "second"))
     for path in (f"/api/configs/{MAC}.json", f"/api/configs/{MAC}", "/api/health"):
-        async with client(quart_app) as whole, client(quart_app.asgi_app._next) as route_only:  # type: ignore[attr-defined]
+        async with client(quart_app) as whole, client(quart_app.asgi_app._app._next) as route_only:  # type: ignore[attr-defined]
             short = await whole.get(path, headers=repeated)
             route = await route_only.get(path, headers=repeated)
         assert short.status_code == route.status_code

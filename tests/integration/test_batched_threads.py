@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from adapters.batched_threads import BatchedThreads
+from adapters.filesystem.threads import BatchedThreads
 
 request_name: contextvars.ContextVar[str] = contextvars.ContextVar("request_name")
 

@@ -11,11 +11,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from adapters.filesystem_repository import (
-    DEFAULT_MAX_FILE_BYTES,
-    FilesystemDeviceConfigRepository,
-    encode_content,
-)
+from adapters.filesystem import FilesystemDeviceConfigRepository
+from adapters.filesystem.codec import encode_content
+from adapters.filesystem.repository import DEFAULT_MAX_FILE_BYTES
 from domain.errors import DeviceConfigNotFound
 from domain.model import DeviceConfig, MacAddress
 from tests.files import entries

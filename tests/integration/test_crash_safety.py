@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from adapters.filesystem_repository import TEMP_NAME, FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
+from adapters.filesystem.listing import TEMP_NAME
 from tests.files import entries
 from tests.server_process import start_server, stop_server
 from tests.storage_worker import version_content

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from adapters import filesystem_repository
-from adapters.filesystem_repository import TEMP_NAME, FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository, codec, files
+from adapters.filesystem import locks as lock_files
+from adapters.filesystem.listing import TEMP_NAME
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
@@ -469,20 +470,20 @@ def test_temp_file_names_match_the_sweep_pattern(tmp_path: Path) -> None:
 def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trust signatures immediately, so these tests exercise the signature itself rather than
     the re-read-what-changed-recently rule."""
-    monkeypatch.setattr("adapters.filesystem_repository.SETTLED_NS", -(10**12))
+    monkeypatch.setattr(files, "SETTLED_NS", -(10**12))
 
 
 def names_read(
     repository: FilesystemDeviceConfigRepository, monkeypatch: pytest.MonkeyPatch
 ) -> list[str]:
     reads: list[str] = []
-    real = repository._load_with_signature
+    real = files.read
 
-    def counting(mac_address: MacAddress) -> Any:
+    def counting(path: Path, mac_address: MacAddress, limit: int) -> Any:
         reads.append(str(mac_address))
-        return real(mac_address)
+        return real(path, mac_address, limit)
 
-    monkeypatch.setattr(repository, "_load_with_signature", counting)
+    monkeypatch.setattr(files, "read", counting)
     return reads
 
 
@@ -547,13 +548,13 @@ async def test_a_validated_document_is_not_parsed_again_until_it_changes(
 ) -> None:
     await repository.save(DeviceConfig(A, {"v": 1}))
     parsed: list[bytes] = []
-    real_decode = filesystem_repository._decode
+    real_decode = codec.decode
 
     def counting(mac_address: MacAddress, body: bytes) -> Any:
         parsed.append(body)
         return real_decode(mac_address, body)
 
-    monkeypatch.setattr(filesystem_repository, "_decode", counting)
+    monkeypatch.setattr("adapters.filesystem.repository.decode", counting)
     await repository.get_document(A)
     await repository.get_document(A)
     assert len(parsed) == 1
@@ -581,7 +582,7 @@ def test_a_read_takes_the_whole_file_up_to_the_limit(
     path.write_bytes(content)
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert filesystem_repository._read_all(fd, expected, limit) == content[:read]
+        assert files.read_all(fd, expected, limit) == content[:read]
     finally:
         os.close(fd)
 
@@ -589,13 +590,9 @@ def test_a_read_takes_the_whole_file_up_to_the_limit(
 def test_the_lock_file_of_a_mac_is_fixed_by_the_on_disk_format() -> None:
     # Replicas of different versions must lock the same file for a config: changing the
     # stripe function or count is a change of the on-disk format, not a refactoring.
-    assert filesystem_repository.LOCK_STRIPES == 256
-    assert filesystem_repository.lock_file_name(MacAddress("aa-bb-cc-dd-ee-ff")) == (
-        "stripe-225.lock"
-    )
-    assert filesystem_repository.lock_file_name(MacAddress("00-00-00-00-00-01")) == (
-        "stripe-140.lock"
-    )
+    assert lock_files.LOCK_STRIPES == 256
+    assert lock_files.lock_file_name(MacAddress("aa-bb-cc-dd-ee-ff")) == ("stripe-225.lock")
+    assert lock_files.lock_file_name(MacAddress("00-00-00-00-00-01")) == ("stripe-140.lock")
 
 
 async def test_the_lock_files_stay_a_fixed_set_whatever_the_fleet_does(tmp_path: Path) -> None:
@@ -605,9 +602,9 @@ async def test_the_lock_files_stay_a_fixed_set_whatever_the_fleet_does(tmp_path:
         await repository.save(DeviceConfig(mac, {"v": 1}))
     for mac in macs[::2]:
         await repository.delete(mac)
-    locks = os.listdir(tmp_path / filesystem_repository.LOCK_DIRECTORY)
-    assert len(locks) <= filesystem_repository.LOCK_STRIPES
-    assert set(locks) == {filesystem_repository.lock_file_name(mac) for mac in macs}
+    locks = os.listdir(tmp_path / lock_files.LOCK_DIRECTORY)
+    assert len(locks) <= lock_files.LOCK_STRIPES
+    assert set(locks) == {lock_files.lock_file_name(mac) for mac in macs}
     assert len(visible_names(tmp_path)) == 300
 
 
@@ -617,7 +614,7 @@ async def test_a_lock_file_of_an_earlier_build_is_honoured_while_it_exists(
     # An old replica, mid-write during a rolling update, holds `.locks/<mac>.lock`.
     repository = FilesystemDeviceConfigRepository(tmp_path)
     await repository.save(DeviceConfig(A, {"v": 1}))
-    legacy = tmp_path / filesystem_repository.LOCK_DIRECTORY / f"{A}.lock"
+    legacy = tmp_path / lock_files.LOCK_DIRECTORY / f"{A}.lock"
     legacy.touch()
     with legacy.open("r+") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -637,8 +634,8 @@ async def test_a_write_creates_no_lock_file_of_an_earlier_build(tmp_path: Path) 
     repository = FilesystemDeviceConfigRepository(tmp_path)
     await repository.save(DeviceConfig(A, {"v": 1}))
     await repository.delete(A)
-    locks = os.listdir(tmp_path / filesystem_repository.LOCK_DIRECTORY)
-    assert locks == [filesystem_repository.lock_file_name(A)]
+    locks = os.listdir(tmp_path / lock_files.LOCK_DIRECTORY)
+    assert locks == [lock_files.lock_file_name(A)]
 
 
 # Bounds: what is stored can be served, and a stuck writer cannot wedge writes.
@@ -668,7 +665,7 @@ async def test_a_config_nested_past_the_limit_is_refused(
 async def test_a_lock_held_past_the_deadline_refuses_the_write(tmp_path: Path) -> None:
     repository = FilesystemDeviceConfigRepository(tmp_path, lock_timeout_seconds=0.2)
     await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
-    lock = tmp_path / filesystem_repository.LOCK_DIRECTORY / filesystem_repository.lock_file_name(A)
+    lock = tmp_path / lock_files.LOCK_DIRECTORY / lock_files.lock_file_name(A)
     fd = os.open(lock, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # flock locks belong to the open file: this one conflicts

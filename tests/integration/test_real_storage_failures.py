@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from domain.errors import StorageFailure, StorageUnavailable
 from domain.model import DeviceConfig, MacAddress
 from entrypoints.app import create_app

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from adapters.filesystem_repository import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository
 from domain.errors import DeviceConfigExists, DeviceConfigNotFound, PreconditionFailed
 from domain.model import DeviceConfig, MacAddress, WriteCondition
 from domain.ports import DeviceConfigRepository

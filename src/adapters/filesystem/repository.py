@@ -1,0 +1,255 @@
+"""The repository port on a directory: one pretty-printed `<mac>.json` file per device.
+
+The async methods hand the work to worker threads (reads and writes batched, listings on a
+thread of their own); the thread-side methods compose the pieces of this package: `files`
+(read, atomic write, delete), `locks` (the shared write lock), `listing` (the directory as a
+whole) and `codec` (the stored form).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from adapters.filesystem import files
+from adapters.filesystem.codec import decode, encode_content
+from adapters.filesystem.files import Signature, settled, signature, storage_unavailable
+from adapters.filesystem.listing import DirectoryListing
+from adapters.filesystem.locks import WriteLocks
+from adapters.filesystem.threads import BatchedThreads
+from domain.errors import CorruptDeviceConfig, DeviceConfigNotFound, FileProblem
+from domain.model import (
+    ANY_STATE,
+    ConfigDocument,
+    ConfigListing,
+    DeviceConfig,
+    DeviceConfigSummary,
+    JsonObject,
+    MacAddress,
+    StoredConfig,
+    WriteCondition,
+)
+from domain.ports import DeviceConfigRepository
+
+DEFAULT_STALE_TEMP_SECONDS = 15 * 60
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# Longest a write waits for a config's lock. A peer that holds it longer is stuck (paused,
+# hung on the share): the write is refused (503, Retry-After) rather than applied much later,
+# long after its client gave up, and its worker thread is free for other configs' writes.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
+# Writes asked for together run one after another on one thread, up to this many; a larger
+# burst spreads over more threads. Run together, a burst's fsyncs cost a third less CPU than on
+# a thread each (fewer wake-ups, no GIL contention between writers); bounded, because on CephFS
+# an fsync is a network round trip of milliseconds and no write should wait behind many others.
+WRITE_BATCH = 4
+
+
+class FilesystemDeviceConfigRepository(DeviceConfigRepository):
+    """Device configs as files in one directory, shared safely by any number of processes.
+
+    Every write goes to a uniquely named hidden temporary file in the same directory, which is
+    fsynced and then renamed over the target (or hard-linked, for create-only saves), so a
+    reader sees the old file or the new one and never a partial one. Every call looks at the
+    directory or file itself; what is remembered between calls (listing summaries, validated
+    documents, the count) is reused only while the stat signature is unchanged and settled, so
+    changes by other replicas or tools show at once.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        stale_temp_seconds: float = DEFAULT_STALE_TEMP_SECONDS,
+        lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    ) -> None:
+        self._directory = directory
+        self._max_file_bytes = max_file_bytes
+        self._locks = WriteLocks(directory, lock_timeout_seconds)
+        self._listing = DirectoryListing(directory, self._summary, stale_temp_seconds)
+        # Reads and stats are short and, on a busy replica, many at once: batched. Writes are
+        # batched too, on threads of their own so that no read waits behind an fsync, and at
+        # most WRITE_BATCH at a time (see there). Listings keep a thread hop each.
+        self._reads = BatchedThreads(name="config-reads")
+        self._writes = BatchedThreads(name="config-writes", max_batch=WRITE_BATCH)
+        # Configs whose file, at this signature, was checked to hold a JSON object: a device
+        # fetch of one costs a read, not a parse. Forgotten when the config is deleted, found
+        # missing or missing from a listing, so it holds at most one entry per stored config.
+        self._valid_documents: dict[MacAddress, Signature] = {}
+        self._check_task: asyncio.Future[None] | None = None
+        self._listing_lock = asyncio.Lock()
+        self._listings_started = 0
+        self._latest_listing: tuple[int, ConfigListing | None] = (0, None)
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    def create_directory(self) -> None:
+        """Create the configs directory if missing (used at start for the default location)."""
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_unavailable(exc, f"creating {self._directory}") from exc
+
+    def sweep_stale_temp_files(self) -> int:
+        return self._listing.sweep_stale_temp_files()
+
+    async def list_summaries(self) -> ConfigListing:
+        """One listing runs at a time; callers that arrive meanwhile share the next one, which
+        starts after they arrived, so none of them can miss a change made before it asked."""
+        arrived_after = self._listings_started
+        async with self._listing_lock:
+            finished_seq, finished = self._latest_listing
+            if finished is not None and finished_seq > arrived_after:
+                return finished
+            self._listings_started += 1
+            seq = self._listings_started
+            listing = await asyncio.to_thread(self._list)
+            self._latest_listing = (seq, listing)
+            return listing
+
+    async def get(self, mac_address: MacAddress) -> StoredConfig:
+        return await self._reads.run(self._get, mac_address)
+
+    async def get_document(self, mac_address: MacAddress) -> ConfigDocument:
+        return await self._reads.run(self._get_document, mac_address)
+
+    async def save(
+        self,
+        config: DeviceConfig,
+        *,
+        overwrite: bool = True,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
+        document = await self._writes.run(self._save, config, overwrite, condition)
+        return StoredConfig(config, document)
+
+    async def update(
+        self,
+        mac_address: MacAddress,
+        change: Callable[[DeviceConfig], DeviceConfig],
+        *,
+        condition: WriteCondition = ANY_STATE,
+    ) -> StoredConfig:
+        return await self._writes.run(self._update, mac_address, change, condition)
+
+    async def delete(
+        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+    ) -> None:
+        await self._writes.run(self._delete, mac_address, condition)
+
+    async def count(self) -> int:
+        return await self._reads.run(self._listing.count)
+
+    async def check(self) -> None:
+        # One check at a time: on a hung filesystem each check blocks a worker thread, and
+        # probes arriving every few seconds must not use up the pool that requests need.
+        if self._check_task is None or self._check_task.done():
+            self._check_task = self._reads.run(self._check)
+        await asyncio.shield(self._check_task)
+
+    # The methods below run in a worker thread.
+
+    def _path(self, mac_address: MacAddress) -> Path:
+        return self._directory / f"{mac_address}.json"
+
+    def _check(self) -> None:
+        files.check_directory(self._directory)
+        self._locks.check()
+
+    def _read(self, mac_address: MacAddress) -> tuple[bytes, os.stat_result]:
+        try:
+            return files.read(self._path(mac_address), mac_address, self._max_file_bytes)
+        except DeviceConfigNotFound:
+            self._valid_documents.pop(mac_address, None)
+            self._check()  # A missing directory is a storage failure, not a missing config.
+            raise
+        except CorruptDeviceConfig as exc:
+            if exc.problem is FileProblem.UNREADABLE:
+                self._check()  # A directory we may not read is a storage failure; a file not.
+            raise
+
+    def _load(self, mac_address: MacAddress) -> tuple[ConfigDocument, JsonObject, Signature]:
+        body, info = self._read(mac_address)
+        content = decode(mac_address, body)
+        return ConfigDocument(mac_address, body, info.st_mtime), content, signature(info)
+
+    def _get(self, mac_address: MacAddress) -> StoredConfig:
+        document, content, _ = self._load(mac_address)
+        return StoredConfig(DeviceConfig(mac_address, content), document)
+
+    def _get_document(self, mac_address: MacAddress) -> ConfigDocument:
+        """The stored bytes, checked to be a JSON object; a file whose (settled) signature was
+        checked before is not parsed again, so a device fetch costs a read, not a parse."""
+        body, info = self._read(mac_address)
+        current = signature(info)
+        if self._valid_documents.get(mac_address) != current or not settled(info, time.time_ns()):
+            decode(mac_address, body)
+            self._valid_documents[mac_address] = current
+        return ConfigDocument(mac_address, body, info.st_mtime)
+
+    def _summary(self, mac_address: MacAddress) -> tuple[DeviceConfigSummary, Signature]:
+        _, content, read_signature = self._load(mac_address)
+        return DeviceConfig(mac_address, content).summary(), read_signature
+
+    def _list(self) -> ConfigListing:
+        listing = self._listing.summaries()
+        # Configs deleted behind our back (other replicas, other tools) are forgotten here.
+        for mac_address in [
+            m for m in self._valid_documents if not self._listing.holds(f"{m}.json")
+        ]:
+            self._valid_documents.pop(mac_address, None)
+        return listing
+
+    def _current(self, mac_address: MacAddress) -> ConfigDocument | None:
+        """The stored bytes for a condition to judge (unparsed: a corrupt file still has a
+        revision), or None when there is no config."""
+        try:
+            body, info = self._read(mac_address)
+        except DeviceConfigNotFound:
+            return None
+        return ConfigDocument(mac_address, body, info.st_mtime)
+
+    def _save(
+        self, config: DeviceConfig, overwrite: bool, condition: WriteCondition
+    ) -> ConfigDocument:
+        # Encoded here, off the event loop: a large config takes milliseconds to format.
+        body = encode_content(config, self._max_file_bytes)
+        mac_address = config.mac_address
+        with self._locks.held(mac_address):
+            if condition != ANY_STATE:
+                condition.check(mac_address, self._current(mac_address))
+            return self._write(mac_address, body, overwrite)
+
+    def _update(
+        self,
+        mac_address: MacAddress,
+        change: Callable[[DeviceConfig], DeviceConfig],
+        condition: WriteCondition,
+    ) -> StoredConfig:
+        with self._locks.held(mac_address):
+            document, content, _ = self._load(mac_address)
+            condition.check(mac_address, document)
+            config = change(DeviceConfig(mac_address, content))
+            body = encode_content(config, self._max_file_bytes)
+            return StoredConfig(config, self._write(mac_address, body, overwrite=True))
+
+    def _write(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> ConfigDocument:
+        modified_at = files.write_atomically(self._path(mac_address), mac_address, body, overwrite)
+        return ConfigDocument(mac_address, body, modified_at)
+
+    def _delete(self, mac_address: MacAddress, condition: WriteCondition) -> None:
+        with self._locks.held(mac_address):
+            if condition != ANY_STATE:
+                condition.check(mac_address, self._current(mac_address))
+            try:
+                files.unlink(self._path(mac_address), mac_address)
+            except DeviceConfigNotFound:
+                self._check()
+                raise
+            finally:
+                self._valid_documents.pop(mac_address, None)
