@@ -115,6 +115,9 @@ async def test_publishing_resumes_after_the_broker_restarts(broker: Broker, tmp_
             etags = {payload(m)["etag"] for m in await next_messages(received, 2)}
             if response.headers["ETag"] not in etags:
                 etags |= {payload(m)["etag"] for m in await next_messages(received, 2)}
+            # Counted once the broker acknowledged the publish, which may come a moment after
+            # the subscriber got the message: wait for it while the notifier still runs.
+            await eventually(lambda: notifier_of(app).stats().published == 2)
     assert response.headers["ETag"] in etags
     assert notifier_of(app).stats().published == 2
 
