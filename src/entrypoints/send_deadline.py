@@ -36,15 +36,18 @@ class SendDeadline:
             await self._app(scope, receive, send)
             return
         cut = False
-        request_id = "-"
+        start: dict[str, Any] = {}
 
         async def send_in_time(message: dict[str, Any]) -> None:
-            nonlocal cut, request_id
+            nonlocal cut, start
             if cut:
                 return
             if message["type"] == "http.response.start":
-                request_id = _request_id(message)
-            if message["type"] != "http.response.body" or len(message["body"]) <= CHUNK_BYTES:
+                start = message  # its request id is looked up only if the answer is cut
+            if (
+                message["type"] != "http.response.body"
+                or len(message.get("body", b"")) <= CHUNK_BYTES
+            ):
                 # Small messages go straight on, without a timer (a timer per send cost a
                 # quarter of a device fetch): one piece cannot hold much, and a peer that
                 # takes nothing at all is dropped by the kernel (TCP_USER_TIMEOUT).
@@ -61,7 +64,7 @@ class SendDeadline:
                     scope["method"],
                     scope["path"],
                     self._timeout,
-                    extra={"correlation_id": request_id},
+                    extra={"correlation_id": _request_id(start)},
                 )
 
         await self._app(scope, receive, send_in_time)
