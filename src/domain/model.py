@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -118,16 +117,25 @@ MAX_NESTING = 64
 
 def nested_deeper_than(value: object, limit: int = MAX_NESTING) -> bool:
     """Whether `value` (decoded JSON) nests objects or arrays more than `limit` levels deep.
-    Recursion stops at the limit, so any depth is answered without a RecursionError."""
-    if isinstance(value, dict):
-        children: Iterable[object] = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return False
-    if limit == 0:
-        return True
-    return any(nested_deeper_than(child, limit - 1) for child in children)
+
+    Walked level by level, not by recursion: any depth is answered without a RecursionError
+    and without a call per value (a 1 MiB body holds tens of thousands), and the walk stops
+    at the limit."""
+    level: list[object] = [value]
+    for _ in range(limit + 1):
+        children: list[object] = []
+        containers = 0
+        for item in level:
+            if isinstance(item, dict):
+                children.extend(item.values())
+                containers += 1
+            elif isinstance(item, list):
+                children.extend(item)
+                containers += 1
+        if containers == 0:
+            return False
+        level = children
+    return True
 
 
 def is_utf8(data: bytes) -> bool:

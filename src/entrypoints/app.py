@@ -19,6 +19,7 @@ from entrypoints.conditional import VALIDATOR_HEADERS
 from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
 from entrypoints.dependencies import attach_container, resolve
 from entrypoints.errors import register_error_handlers
+from entrypoints.large_json import favour_the_event_loop
 from entrypoints.logs import log_requests
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import ServiceOpenAPIProvider
@@ -39,6 +40,7 @@ admins list, read, write and delete configs through the other routes.
 def create_app(container: punq.Container) -> Quart:
     """Build the HTTP app around a wired container (see `bootstrap`)."""
     settings: Settings = container.resolve(Settings)
+    favour_the_event_loop()
     app = Quart("iot_support", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_config_bytes
     # Quart's default is 60 s: each slow or stalled upload holds a connection (a descriptor)

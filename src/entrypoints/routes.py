@@ -31,6 +31,7 @@ from entrypoints.conditional import (
 from entrypoints.correlation import correlation_id
 from entrypoints.dependencies import resolve
 from entrypoints.errors import error_body
+from entrypoints.large_json import off_the_loop
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import (
     EXAMPLE_CONFIG,
@@ -42,7 +43,6 @@ from entrypoints.openapi import (
     describe,
 )
 from entrypoints.schemas import (
-    OFF_THE_LOOP_BYTES,
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
@@ -129,11 +129,7 @@ _LISTING_KEY = "iot_support.encoded_listing"
 
 
 async def config_answer(stored: StoredConfig) -> Response:
-    # A large config takes milliseconds to encode: on a worker thread, as its decode was.
-    if len(stored.document.body) > OFF_THE_LOOP_BYTES:
-        body = await asyncio.to_thread(config_body, stored)
-    else:
-        body = config_body(stored)
+    body = await off_the_loop(len(stored.document.body), config_body, stored)
     return Response(body, content_type="application/json", headers=validators(stored.document))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any, TypedDict, TypeVar
@@ -23,6 +22,7 @@ from domain.model import (
 )
 from domain.text import quoted
 from entrypoints.errors import RequestValidationFailed
+from entrypoints.large_json import off_the_loop
 
 T = TypeVar("T", bound=AttrsInstance)
 
@@ -148,15 +148,7 @@ async def read_json(media_type: re.Pattern[str], expected: str, *, required: boo
         sent = f"not {mimetype}" if mimetype else "with a Content-Type header"
         raise UnsupportedMediaType(f"The request body must be sent as {expected}, {sent}.")
     body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
-    if len(body) > OFF_THE_LOOP_BYTES:
-        return await asyncio.to_thread(_decode, body)
-    return _decode(body)
-
-
-# Bodies larger than this are decoded (and config answers encoded) on a worker thread: a 1 MiB
-# body takes milliseconds, long enough to hold up health probes and device fetches if the event
-# loop did it. Real configs are a few KB and stay on the loop, where a thread hop would cost more.
-OFF_THE_LOOP_BYTES = 64 * 1024
+    return await off_the_loop(len(body), _decode, body)
 
 
 _TOO_DEEP = f"The request body is nested deeper than a config may be ({MAX_NESTING} levels)."
