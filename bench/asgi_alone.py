@@ -3,10 +3,11 @@
 `python bench/asgi_alone.py [--requests N]`: writes 200 generated configs into a temp
 directory, wires the app as `iot-support` does (text access log to /dev/null), and prints the
 CPU microseconds per request of a device fetch, a 304 poll, an admin get and a health probe,
-the median of five rounds (`--without-send-deadline` adds the device fetch without the
-outermost layer, in the same rounds). Without the HTTP server and the load generator in the same
-measurement it is steadier than bench/run.py on a shared machine, so it is the one to compare
-two builds of the app with (run each build in turn, on the same machine, and compare ratios).
+the median of five rounds (`--without-fast-lane` adds each of them answered by the Quart routes
+alone, in the same rounds: what the fast lane saves). Without the HTTP server and the load
+generator in the same measurement it is steadier than bench/run.py on a shared machine, so it
+is the one to compare two builds of the app with (run each build in turn, on the same machine,
+and compare ratios).
 """
 
 from __future__ import annotations
@@ -37,14 +38,25 @@ CALLERS = 16
 
 async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> int:
     status = 0
+    asked = False
+    answered = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        # The request once; then, as a server would, nothing until the client goes away
+        # (Quart keeps listening for a disconnect while it answers).
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+        elif not message.get("more_body", False):
+            answered.set()
 
     scope = {
         "type": "http",
@@ -66,7 +78,7 @@ async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, byte
 
 
 async def measure(
-    app: Any, macs: list[str], requests: int, without_send_deadline: bool
+    app: Any, macs: list[str], requests: int, quart_only: Any | None
 ) -> dict[str, float]:
     first = f"/api/configs/{macs[0]}.json"
     etag = ""
@@ -101,11 +113,12 @@ async def measure(
         "health": ("GET", lambda i: "/api/health", [], 200),
     }
     calls: dict[str, Any] = dict.fromkeys(scenarios, app)
-    if without_send_deadline:
-        # The same fetch through the layers under SendDeadline, in the same rounds: what the
-        # outermost layer costs, measured without the machine's drift between two runs.
-        scenarios["device fetch, no SendDeadline"] = scenarios["device fetch"]
-        calls["device fetch, no SendDeadline"] = app.asgi_app._app
+    if quart_only is not None:
+        # The same requests through an app without the fast lane, in the same rounds: what the
+        # fast lane saves, measured without the machine's drift between two runs.
+        for name in list(scenarios):
+            scenarios[f"{name}, Quart routes"] = scenarios[name]
+            calls[f"{name}, Quart routes"] = quart_only
     figures: dict[str, list[float]] = {name: [] for name in scenarios}
     for _ in range(ROUNDS):
         for name, (method, path, headers, expected) in scenarios.items():
@@ -132,15 +145,19 @@ async def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--without-send-deadline", action="store_true")
+    parser.add_argument("--without-fast-lane", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         subprocess.run([sys.executable, GENERATOR, directory, "200", "1"], check=True)
         macs = sorted(name.removesuffix(".json") for name in os.listdir(directory))
         configure_logging("INFO", "text")
         logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
-        app = create_app(bootstrap(Settings(configs_dir=Path(directory))))
-        figures = asyncio.run(measure(app, macs, args.requests, args.without_send_deadline))
+        settings = Settings(configs_dir=Path(directory))
+        app = create_app(bootstrap(settings))
+        quart_only = None
+        if args.without_fast_lane:
+            quart_only = create_app(bootstrap(settings), fast_lane=False)
+        figures = asyncio.run(measure(app, macs, args.requests, quart_only))
     for name, micros in figures.items():
         print(f"  {name:<30} {micros:8.1f} us CPU a request")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import punq
-from quart import Quart, Response, request
+from quart import Quart
 from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
@@ -16,16 +17,16 @@ from domain.ports import Notifier
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
 from entrypoints import docs, metrics, routes
 from entrypoints.conditional import VALIDATOR_HEADERS
-from entrypoints.correlation import REQUEST_ID_HEADER, echo_correlation_id
+from entrypoints.correlation import REQUEST_ID_HEADER
 from entrypoints.dependencies import attach_container, resolve
-from entrypoints.errors import register_error_handlers
+from entrypoints.fast_lane import FastLane
 from entrypoints.large_json import favour_the_event_loop
-from entrypoints.logs import log_requests
 from entrypoints.metrics import Metrics
+from entrypoints.observation import ObservedRequests, name_routes
 from entrypoints.openapi import ServiceOpenAPIProvider
+from entrypoints.responses import register_error_handlers
 from entrypoints.send_deadline import SendDeadline
 from entrypoints.settings import Settings
-from entrypoints.short_paths import ShortPaths
 from entrypoints.version import service_version
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ admins list, read, write and delete configs through the other routes.
 """
 
 
-def create_app(container: punq.Container) -> Quart:
-    """Build the HTTP app around a wired container (see `bootstrap`)."""
+def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
+    """Build the HTTP app around a wired container (see `bootstrap`). Without the fast lane,
+    Quart's routes answer every request (the parity tests compare the two)."""
     settings: Settings = container.resolve(Settings)
     favour_the_event_loop()
     app = Quart("iot_support", static_folder=None)
@@ -75,10 +77,7 @@ def create_app(container: punq.Container) -> Quart:
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(docs.blueprint)
     register_error_handlers(app)
-    container.resolve(Metrics).observe_requests(app)
-    log_requests(app, trust_proxy_headers=settings.trust_proxy_headers)
-    app.after_request(echo_correlation_id)
-    app.after_request(no_content_type_without_a_body)
+    name_routes(app)
     cors(
         app,
         allow_origin=list(settings.cors_origins),
@@ -93,31 +92,27 @@ def create_app(container: punq.Container) -> Quart:
         ],
         expose_headers=[REQUEST_ID_HEADER, *VALIDATOR_HEADERS],
     )
-    only_for_browsers(app)
     warm_up_in_the_background(app)
-    short_paths = ShortPaths(
-        app.asgi_app,
-        fetch=container.resolve(GetConfigDocument),
-        get=container.resolve(GetDeviceConfig),
-        check=container.resolve(CheckStorage),
-        health_timeout=settings.health_timeout_seconds,
-        metrics=container.resolve(Metrics),
+    counters = container.resolve(Metrics)
+    served: Any = app.asgi_app
+    if fast_lane:
+        served = FastLane(
+            served,
+            fetch=container.resolve(GetConfigDocument),
+            get=container.resolve(GetDeviceConfig),
+            check=container.resolve(CheckStorage),
+            health_timeout=settings.health_timeout_seconds,
+            metrics=counters,
+        )
+    app.asgi_app = ObservedRequests(  # type: ignore[method-assign]
+        SendDeadline(served, timeout_seconds=settings.send_timeout_seconds),
+        metrics=counters,
         trust_proxy_headers=settings.trust_proxy_headers,
-    )
-    app.asgi_app = SendDeadline(  # type: ignore[method-assign]
-        short_paths, timeout_seconds=settings.send_timeout_seconds
     )
     notifier = container.resolve(Notifier)
     app.before_serving(notifier.start)
     app.after_serving(notifier.stop)
     return app
-
-
-async def no_content_type_without_a_body(response: Response) -> Response:
-    """A 204 or 304 has no body, so no type (Quart would label it `text/html`)."""
-    if response.status_code in (204, 304):
-        response.headers.pop("Content-Type", None)
-    return response
 
 
 def warm_up_in_the_background(app: Quart) -> None:
@@ -143,22 +138,3 @@ def warm_up_in_the_background(app: Quart) -> None:
 
     app.before_serving(start)
     app.after_serving(stop)
-
-
-def only_for_browsers(app: Quart) -> None:
-    """Run quart-cors' response hook only for requests that carry an Origin (browsers).
-
-    Devices and scripts never send one, and the hook re-reads its whole configuration on every
-    call: a tenth of a device fetch's cost. `Vary: Origin` is still set on every answer, so a
-    cache never hands an answer made without CORS headers to a browser.
-    """
-    apply_cors = app.after_request_funcs[None].pop()
-
-    async def cors_when_asked(response: Response) -> Response:
-        if "Origin" not in request.headers:
-            response.vary.add("Origin")
-            return response
-        answered: Response = await apply_cors(response)
-        return answered
-
-    app.after_request(cors_when_asked)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from quart import Response, request
+import attrs
+from quart import request
 from werkzeug.http import http_date, parse_date, parse_etags
 
 from domain.model import ANY_STATE, ConfigDocument, WriteCondition
@@ -21,21 +23,26 @@ def validators(document: ConfigDocument) -> dict[str, str]:
     return {"ETag": etag(document), "Last-Modified": http_date(document.modified_at)}
 
 
-def is_not_modified(document: ConfigDocument) -> bool:
-    """Whether this GET may answer 304 (see `unchanged_for`)."""
-    headers = request.headers
-    return unchanged_for(document, headers.get("If-None-Match"), headers.get("If-Modified-Since"))
+@attrs.frozen
+class Conditions:
+    """What a GET says it has already: If-None-Match and If-Modified-Since, as sent."""
+
+    if_none_match: str | None
+    if_modified_since: str | None
+
+    @classmethod
+    def of(cls, header: Callable[[str], str | None]) -> Conditions:
+        """Read from request headers; `header` looks a name up (given in lower case)."""
+        return cls(header("if-none-match"), header("if-modified-since"))
 
 
-def unchanged_for(
-    document: ConfigDocument, if_none_match: str | None, if_modified_since: str | None
-) -> bool:
+def unchanged(document: ConfigDocument, conditions: Conditions) -> bool:
     """Whether the caller has this version already: If-None-Match (weak comparison, `*`), or
     else, only when that header is absent, If-Modified-Since."""
-    if if_none_match is not None:
-        tags = parse_etags(if_none_match)
+    if conditions.if_none_match is not None:
+        tags = parse_etags(conditions.if_none_match)
         return tags.star_tag or tags.contains_weak(document.revision)
-    since = parse_date(if_modified_since)
+    since = parse_date(conditions.if_modified_since)
     if since is None or since.timestamp() > time.time():
         # RFC 9110 section 13.1.3: a date in the future is invalid and ignored; honouring it
         # would keep a device on its old config until that date.
@@ -43,14 +50,6 @@ def unchanged_for(
     # HTTP dates have whole seconds: a file changed later in the same second counts as unchanged,
     # which is why clients should prefer If-None-Match.
     return int(document.modified_at) <= since.timestamp()
-
-
-def not_modified(document: ConfigDocument) -> Response:
-    response = Response(b"", status=304, headers=device_file_headers(document))
-    # A 304 has no body: a Content-Type or a zero Content-Length would misdescribe the resource.
-    del response.headers["Content-Type"]
-    del response.headers["Content-Length"]
-    return response
 
 
 def device_file_headers(document: ConfigDocument) -> dict[str, str]:

@@ -1,13 +1,10 @@
-"""Error mapping: every failure, domain or framework, becomes the contract's JSON error envelope."""
+"""The one error table: every failure, domain or framework, and the answer it gets."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import msgspec
-from quart import Quart, Response, current_app, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException
 
 from domain.errors import (
     CorruptDeviceConfig,
@@ -20,7 +17,7 @@ from domain.errors import (
     PreconditionFailed,
     StorageUnavailable,
 )
-from entrypoints.correlation import correlation_id
+from entrypoints.answer import Answer, error
 
 logger = logging.getLogger(__name__)
 
@@ -58,103 +55,34 @@ HTTP_CODES = {
 }
 
 INTERNAL_ERROR = (500, "INTERNAL_ERROR")
+UNEXPECTED = "The server hit an unexpected error. It has been logged under this correlation id."
 
 
-def classify(error: BaseException) -> tuple[int, str]:
+def classify(failure: BaseException) -> tuple[int, str]:
     """The (status, code) an exception answers with; unknown exceptions are internal errors."""
-    for cls in type(error).__mro__:
+    for cls in type(failure).__mro__:
         if cls in ERROR_TABLE:
             return ERROR_TABLE[cls]
-    if isinstance(error, HTTPException) and error.code is not None:
-        return error.code, HTTP_CODES.get(error.code, f"HTTP_{error.code}")
+    if isinstance(failure, HTTPException) and failure.code is not None:
+        return failure.code, HTTP_CODES.get(failure.code, f"HTTP_{failure.code}")
     return INTERNAL_ERROR
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> Response:
-    body = error_body(code, message, correlation_id(), details, extra)
-    return Response(body, status=status, content_type="application/json")
-
-
-def error_body(
-    code: str,
-    message: str,
-    correlation_id: str,
-    details: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> bytes:
-    """The contract's error envelope, encoded; also used outside Quart (the short paths)."""
-    envelope = {
-        **(extra or {}),
-        "error": message,
-        "code": code,
-        "details": details,
-        "correlationId": correlation_id,
-    }
-    # An error answer must never fail itself: anything unexpected in details is written as text.
-    return msgspec.json.encode(envelope, enc_hook=str)
-
-
-async def handle_domain_error(error: DomainError) -> Response:
-    status, code = classify(error)
-    if status >= 500:
-        logger.error("%s: %s", code, error.message)
-    response = error_response(status, code, error.message, error.details)
-    if isinstance(error, StorageUnavailable) and error.retry_after_seconds is not None:
-        response.headers["Retry-After"] = str(error.retry_after_seconds)
-    return response
-
-
-async def handle_validation_error(error: RequestValidationFailed) -> Response:
-    status, code = classify(error)
-    return error_response(status, code, error.message, {"errors": error.errors})
-
-
-async def handle_http_exception(error: HTTPException) -> Response:
-    status, code = classify(error)
-    response = error_response(status, code, _describe_http_error(error))
-    if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    if status in (408, 413):
-        # The body is left unread. Keeping the connection would mean reading all of it to
-        # reach the next request, and a client that sent `Expect: 100-continue` has already
-        # been told to send it (hypercorn answers 100 before the app sees the request).
-        response.headers["Connection"] = "close"
-    return response
-
-
-async def handle_unexpected(error: Exception) -> Response:
-    logger.exception("unexpected error on %s %s", request.method, request.path)
-    status, code = INTERNAL_ERROR
-    return error_response(
-        status,
-        code,
-        "The server hit an unexpected error. It has been logged under this correlation id.",
-    )
-
-
-def _describe_http_error(error: HTTPException) -> str:
-    if isinstance(error, NotFound):
-        return f"There is no API route at {request.path}."
-    if isinstance(error, MethodNotAllowed):
-        allowed = ", ".join(sorted(error.valid_methods or ()))
-        return f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}."
-    if error.code == 408:
-        limit = current_app.config["BODY_TIMEOUT"]
-        return f"The request body did not arrive within {limit:g} s; nothing was written."
-    if error.code == 413:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return f"The request body is larger than the {limit} byte limit."
-    return error.description or error.name
-
-
-def register_error_handlers(app: Quart) -> None:
-    app.register_error_handler(DomainError, handle_domain_error)
-    app.register_error_handler(RequestValidationFailed, handle_validation_error)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(Exception, handle_unexpected)
+def failed(failure: Exception, correlation_id: str, during: str) -> Answer:
+    """The answer to a request that raised `failure`: a domain error or a refused body as the
+    table says, anything else (a bug) as an internal error, logged with its traceback under
+    `during` (the request's method and path). HTTP errors of Quart's routing are answered by
+    `responses.py`, which knows the request they are about."""
+    if isinstance(failure, RequestValidationFailed):
+        status, code = classify(failure)
+        return error(status, code, failure.message, correlation_id, {"errors": failure.errors})
+    if isinstance(failure, DomainError):
+        status, code = classify(failure)
+        if status >= 500:
+            logger.error("%s: %s", code, failure.message)
+        answer = error(status, code, failure.message, correlation_id, failure.details)
+        if isinstance(failure, StorageUnavailable) and failure.retry_after_seconds is not None:
+            answer.headers["Retry-After"] = str(failure.retry_after_seconds)
+        return answer
+    logger.error("unexpected error on %s", during, exc_info=failure)
+    return error(*INTERNAL_ERROR, UNEXPECTED, correlation_id)

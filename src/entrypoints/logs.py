@@ -11,11 +11,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from quart import Quart, Response, request
-
 from domain.text import escape_controls
-from entrypoints.correlation import CorrelationIdFilter, correlation_id
-from entrypoints.metrics import request_route, request_seconds
+from entrypoints.correlation import CorrelationIdFilter
 
 access_logger = logging.getLogger("iot_support.access")
 
@@ -60,27 +57,6 @@ def configure_logging(level: str, log_format: str) -> None:
     handler.setFormatter(formatter)
     handler.addFilter(CorrelationIdFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-
-
-def log_requests(app: Quart, *, trust_proxy_headers: bool) -> None:
-    """Write one access line per request, after the response is made."""
-
-    async def access(response: Response) -> Response:
-        log_access(
-            method=request.method,
-            route=request_route(),
-            path=request.path,
-            status=response.status_code,
-            seconds=request_seconds(),
-            body_bytes=response.content_length or 0,
-            client=client_address(
-                request.remote_addr, request.headers.get("X-Forwarded-For"), trust_proxy_headers
-            ),
-            correlation_id=correlation_id(),
-        )
-        return response
-
-    app.after_request(access)
 
 
 def log_access(

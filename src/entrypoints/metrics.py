@@ -20,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
-from quart import Blueprint, Quart, Response, g, request
+from quart import Blueprint, Response, request
 from quart_schema import tag
 
 from domain.errors import StorageUnavailable
@@ -33,8 +33,6 @@ from entrypoints.openapi import describe
 
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-# Requests that match no route share one label, so scanning random URLs cannot grow the series.
-UNMATCHED_ROUTE = "<unmatched>"
 # Any other method (a client may send any token) is counted as OTHER, for the same reason.
 HTTP_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "POST", "OPTIONS"})
 OTHER_METHOD = "OTHER"
@@ -133,19 +131,19 @@ class Metrics:
         except BaseException as error:
             status = classify(error)[1].lower()
             if isinstance(error, StorageUnavailable):
-                self.storage_errors.labels(error.failure.value).inc()
+                self.storage_failed(error.failure.value)
             raise
         finally:
-            self.operation_duration.labels(name).observe(time.perf_counter() - started)
-            self.operations.labels(name, status).inc()
+            self._child(self.operation_duration, name).observe(time.perf_counter() - started)
+            self._child(self.operations, name, status).inc()
 
-    def operation_succeeded(self, name: str, seconds: float) -> None:
-        self._child(self.operation_duration, name).observe(seconds)
-        self._child(self.operations, name, "success").inc()
+    def storage_failed(self, kind: str) -> None:
+        """Count a storage failure (an operation's, a health check's, a scrape's count)."""
+        self._child(self.storage_errors, kind).inc()
 
     def count_skipped(self, skipped: Iterable[SkippedFile]) -> None:
         for item in skipped:
-            self.skipped.labels(item.problem.value).inc()
+            self._child(self.skipped, item.problem.value).inc()
 
     def record_request(
         self, method: str, route: str, status: int, seconds: float, body_bytes: int
@@ -169,31 +167,6 @@ class Metrics:
             child = self._children[key] = family.labels(*labels)
         return child
 
-    def observe_requests(self, app: Quart) -> None:
-        """Count and time every request of `app`, whatever route or error it ends in."""
-
-        async def started() -> None:
-            g.request_started = time.perf_counter()
-            self.in_progress.inc()
-
-        async def finished(response: Response) -> Response:
-            self.record_request(
-                request.method,
-                request_route(),
-                response.status_code,
-                request_seconds(),
-                response.content_length or 0,
-            )
-            return response
-
-        async def done(_: BaseException | None) -> None:
-            if g.get("request_started") is not None:
-                self.in_progress.dec()
-
-        app.before_request(started)
-        app.after_request(finished)
-        app.teardown_request(done)
-
 
 class NotifierCollector(Collector):
     """The notifier's counts, read when scraped."""
@@ -214,16 +187,6 @@ class NotifierCollector(Collector):
             ("dropped", stats.dropped, "Updates dropped because the queue was full."),
         ):
             yield CounterMetricFamily(f"iot_mqtt_messages_{name}", text, value=value)
-
-
-def request_route() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else UNMATCHED_ROUTE
-
-
-def request_seconds() -> float:
-    started: float | None = g.get("request_started")
-    return 0.0 if started is None else time.perf_counter() - started
 
 
 blueprint = Blueprint("metrics", __name__)
@@ -248,7 +211,7 @@ async def metrics() -> Response:
     except StorageUnavailable as error:
         # Still answer: the scrape must show the process is alive while storage is not.
         registry.files.set(float("nan"))
-        registry.storage_errors.labels(error.failure.value).inc()
+        registry.storage_failed(error.failure.value)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     if encoder is generate_latest:
         encoder = registry.text.encode

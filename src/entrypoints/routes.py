@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
-from quart import Blueprint, Response, current_app
+from quart import Blueprint, Response, current_app, request
 from quart_schema import document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
-from domain.model import ConfigListing, DeviceConfig, MacAddress, StoredConfig
+from domain.model import ConfigListing, DeviceConfig, MacAddress
 from domain.use_cases import (
     CheckStorage,
     DeleteDeviceConfig,
@@ -21,17 +20,11 @@ from domain.use_cases import (
     PatchDeviceConfig,
     SaveDeviceConfig,
 )
-from entrypoints.conditional import (
-    device_file_headers,
-    is_not_modified,
-    not_modified,
-    validators,
-    write_condition,
-)
+from entrypoints import answers
+from entrypoints.answer import JSON_TYPE, Answer
+from entrypoints.conditional import Conditions, write_condition
 from entrypoints.correlation import correlation_id
 from entrypoints.dependencies import resolve
-from entrypoints.errors import error_body
-from entrypoints.large_json import off_the_loop
 from entrypoints.metrics import Metrics
 from entrypoints.openapi import (
     EXAMPLE_CONFIG,
@@ -42,6 +35,7 @@ from entrypoints.openapi import (
     conditional_get,
     describe,
 )
+from entrypoints.responses import respond
 from entrypoints.schemas import (
     DeviceConfigFileOut,
     DeviceConfigIn,
@@ -111,7 +105,7 @@ async def list_configs() -> Response:
     with metrics.operation("list"):
         listing = await resolve(ListDeviceConfigs).execute()
     metrics.count_skipped(listing.skipped)
-    return Response(encoded_listing(listing), content_type="application/json")
+    return respond(Answer(200, dict(JSON_TYPE), encoded_listing(listing)))
 
 
 def encoded_listing(listing: ConfigListing) -> bytes:
@@ -128,17 +122,8 @@ def encoded_listing(listing: ConfigListing) -> bytes:
 _LISTING_KEY = "iot_support.encoded_listing"
 
 
-async def config_answer(stored: StoredConfig) -> Response:
-    body = await off_the_loop(len(stored.document.body), config_body, stored)
-    return Response(body, content_type="application/json", headers=validators(stored.document))
-
-
-def config_body(stored: StoredConfig) -> bytes:
-    """The body of a 200 config answer (GET, PUT, PATCH; the short path's admin get too),
-    encoded with msgspec straight from its typed schema. The routes declare the schema with
-    quart-schema's `document_response`: `validate_response` would turn the object into a dict
-    and re-encode it with the standard library, a third of an admin get's cost."""
-    return msgspec.json.encode(DeviceConfigOut.from_domain(stored))
+def conditions() -> Conditions:
+    return Conditions.of(request.headers.get)
 
 
 @blueprint.get(CONFIG_ROUTE)
@@ -155,11 +140,11 @@ async def get_config(mac_address: str) -> Response:
     send it back in `If-None-Match` to get `304 Not Modified` while it is unchanged, or in
     `If-Match` on a write so that it only applies to that version.
     """
-    with resolve(Metrics).operation("get"):
-        stored = await resolve(GetDeviceConfig).execute(MacAddress.parse(mac_address, "get config"))
-    if is_not_modified(stored.document):
-        return not_modified(stored.document)
-    return await config_answer(stored)
+    return respond(
+        await answers.admin_config(
+            resolve(GetDeviceConfig), resolve(Metrics), mac_address, conditions()
+        )
+    )
 
 
 @blueprint.get(CONFIG_FILE_ROUTE)
@@ -175,14 +160,10 @@ async def get_config_file(mac_address: str) -> Response:
     should send the `ETag` it last got in `If-None-Match`: while nothing changed the answer is
     `304 Not Modified` with no body.
     """
-    with resolve(Metrics).operation("download"):
-        document = await resolve(GetConfigDocument).execute(
-            MacAddress.parse(mac_address, "get config file")
+    return respond(
+        await answers.device_file(
+            resolve(GetConfigDocument), resolve(Metrics), mac_address, conditions()
         )
-    if is_not_modified(document):
-        return not_modified(document)
-    return Response(
-        document.body, content_type="application/json", headers=device_file_headers(document)
     )
 
 
@@ -213,7 +194,7 @@ async def put_config(mac_address: str) -> Response:
             allow_overwrite=body.allow_overwrite,
             condition=write_condition(),
         )
-    return await config_answer(stored)
+    return respond(await answers.config(stored))
 
 
 @blueprint.patch(CONFIG_ROUTE)
@@ -240,7 +221,7 @@ async def patch_config(mac_address: str) -> Response:
         mac = MacAddress.parse(mac_address, "patch config")
         patch = await read_merge_patch()
         stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
-    return await config_answer(stored)
+    return respond(await answers.config(stored))
 
 
 @blueprint.delete(CONFIG_ROUTE)
@@ -253,7 +234,7 @@ async def delete_config(mac_address: str) -> Response:
         await resolve(DeleteDeviceConfig).execute(
             MacAddress.parse(mac_address, "delete config"), condition=write_condition()
         )
-    return Response(status=204)
+    return respond(Answer(204))
 
 
 HEALTH_ROUTE = "/api/health"
@@ -272,34 +253,10 @@ async def health() -> Response:
     than the configured bound (a hanging network filesystem). The answer never waits longer
     than that bound.
     """
-    status, body = await health_answer(
+    answer = await answers.health(
         resolve(CheckStorage),
         resolve(Settings).health_timeout_seconds,
         resolve(Metrics),
         correlation_id(),
     )
-    return Response(body, status=status, content_type="application/json")
-
-
-HEALTHY = msgspec.json.encode(HealthOut(status="healthy"))
-
-
-async def health_answer(
-    check: CheckStorage, bound_seconds: float, metrics: Metrics, correlation_id: str
-) -> tuple[int, bytes]:
-    """The health answer (status, body), for this route and for the short path in front of it."""
-    try:
-        async with asyncio.timeout(bound_seconds):  # no extra task per probe, unlike wait_for
-            status = await check.execute()
-    except TimeoutError:
-        message = f"The storage check did not finish within {bound_seconds:g} s."
-        return unhealthy("timeout", message, correlation_id)
-    if status.problem is None:
-        return 200, HEALTHY
-    metrics.storage_errors.labels(status.problem.failure.value).inc()
-    return unhealthy(status.problem.failure.value, status.problem.message, correlation_id)
-
-
-def unhealthy(reason: str, message: str, correlation_id: str) -> tuple[int, bytes]:
-    extra = {"status": "unhealthy", "reason": reason}
-    return 503, error_body("STORAGE_UNAVAILABLE", message, correlation_id, extra=extra)
+    return respond(answer)

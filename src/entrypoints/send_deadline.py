@@ -19,8 +19,6 @@ from typing import Any
 
 from hypercorn.typing import Scope
 
-from entrypoints.correlation import REQUEST_ID_HEADER
-
 logger = logging.getLogger("iot_support")
 
 CHUNK_BYTES = 64 * 1024
@@ -36,14 +34,11 @@ class SendDeadline:
             await self._app(scope, receive, send)
             return
         cut = False
-        start: dict[str, Any] = {}
 
         async def send_in_time(message: dict[str, Any]) -> None:
-            nonlocal cut, start
+            nonlocal cut
             if cut:
                 return
-            if message["type"] == "http.response.start":
-                start = message  # its request id is looked up only if the answer is cut
             if (
                 message["type"] != "http.response.body"
                 or len(message.get("body", b"")) <= CHUNK_BYTES
@@ -64,7 +59,6 @@ class SendDeadline:
                     scope["method"],
                     scope["path"],
                     self._timeout,
-                    extra={"correlation_id": _request_id(start)},
                 )
 
         await self._app(scope, receive, send_in_time)
@@ -81,11 +75,3 @@ def _pieces(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "body": body[start:end],
             "more_body": more_body or end < len(body),
         }
-
-
-def _request_id(message: dict[str, Any]) -> str:
-    name = REQUEST_ID_HEADER.lower().encode()
-    for key, value in message.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return "-"

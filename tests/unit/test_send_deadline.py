@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from entrypoints.correlation import CorrelationIdFilter
+from entrypoints.metrics import Metrics
+from entrypoints.observation import ObservedRequests
 from entrypoints.send_deadline import CHUNK_BYTES, SendDeadline
 
 HTTP_SCOPE: Any = {"type": "http", "method": "GET", "path": "/api/configs/x.json"}
@@ -56,10 +59,17 @@ def test_a_piece_not_taken_in_time_cuts_the_answer(caplog: pytest.LogCaptureFixt
             await asyncio.sleep(3600)
         taken.append(message)
 
-    deadline = SendDeadline(answering(body), timeout_seconds=0.05)
+    # As the app stacks it: the observation layer outside knows the request's id.
+    deadline = ObservedRequests(
+        SendDeadline(answering(body), timeout_seconds=0.05),
+        metrics=Metrics(),
+        trust_proxy_headers=False,
+    )
+    scope: Any = {**HTTP_SCOPE, "headers": [(b"x-request-id", b"req-1")], "query_string": b""}
+    caplog.handler.addFilter(CorrelationIdFilter())
     with caplog.at_level(logging.WARNING, logger="iot_support"):
-        asyncio.run(asyncio.wait_for(deadline(HTTP_SCOPE, None, send), timeout=5))
+        asyncio.run(asyncio.wait_for(deadline(scope, None, send), timeout=5))
     assert len(taken) == 2  # nothing more was tried after the cut
-    [record] = caplog.records
+    [record] = [r for r in caplog.records if r.name == "iot_support"]
     assert "answer to GET /api/configs/x.json cut" in record.getMessage()
     assert record.correlation_id == "req-1"  # type: ignore[attr-defined]

@@ -1,0 +1,81 @@
+"""What the reads both lanes serve answer: a device file, an admin get, a health probe; and a
+config answer (admin get, save). The Quart routes and the fast lane each call these, so a read
+is parsed, counted and answered by this code alone, success or error (errors are raised, and
+each lane answers them through `errors.failed`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from domain.model import ConfigDocument, MacAddress, StoredConfig
+from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
+from entrypoints.answer import JSON_TYPE, Answer, error
+from entrypoints.conditional import Conditions, device_file_headers, unchanged, validators
+from entrypoints.large_json import off_the_loop
+from entrypoints.metrics import Metrics
+from entrypoints.schemas import DeviceConfigOut, HealthOut
+
+
+async def device_file(
+    fetch: GetConfigDocument, metrics: Metrics, mac_address: str, conditions: Conditions
+) -> Answer:
+    """`GET /api/configs/<mac>.json`: the stored bytes themselves, or 304 while unchanged."""
+    with metrics.operation("download"):
+        document = await fetch.execute(MacAddress.parse(mac_address, "get config file"))
+    if unchanged(document, conditions):
+        return not_modified(document)
+    return Answer(200, {**JSON_TYPE, **device_file_headers(document)}, document.body)
+
+
+async def admin_config(
+    get: GetDeviceConfig, metrics: Metrics, mac_address: str, conditions: Conditions
+) -> Answer:
+    """`GET /api/configs/<mac>`: the config with its summary fields, or 304 while unchanged."""
+    with metrics.operation("get"):
+        stored = await get.execute(MacAddress.parse(mac_address, "get config"))
+    if unchanged(stored.document, conditions):
+        return not_modified(stored.document)
+    return await config(stored)
+
+
+async def config(stored: StoredConfig) -> Answer:
+    """A config with its summary fields, encoded with msgspec straight from its typed schema
+    (quart-schema's `validate_response` would build a dict and re-encode it with the standard
+    library, a third of an admin get's cost); a large one on the large-JSON thread."""
+    body = await off_the_loop(len(stored.document.body), _config_body, stored)
+    return Answer(200, {**JSON_TYPE, **validators(stored.document)}, body)
+
+
+def _config_body(stored: StoredConfig) -> bytes:
+    return msgspec.json.encode(DeviceConfigOut.from_domain(stored))
+
+
+def not_modified(document: ConfigDocument) -> Answer:
+    # The device file's headers: a 304 updates what the client holds, the file.
+    return Answer(304, device_file_headers(document))
+
+
+HEALTHY = msgspec.json.encode(HealthOut(status="healthy"))
+
+
+async def health(
+    check: CheckStorage, bound_seconds: float, metrics: Metrics, correlation_id: str
+) -> Answer:
+    """`GET /api/health`: 200, or 503 with the reason; never later than `bound_seconds`."""
+    try:
+        async with asyncio.timeout(bound_seconds):  # no extra task per probe, unlike wait_for
+            status = await check.execute()
+    except TimeoutError:
+        message = f"The storage check did not finish within {bound_seconds:g} s."
+        return _unhealthy("timeout", message, correlation_id)
+    if status.problem is None:
+        return Answer(200, dict(JSON_TYPE), HEALTHY)
+    metrics.storage_failed(status.problem.failure.value)
+    return _unhealthy(status.problem.failure.value, status.problem.message, correlation_id)
+
+
+def _unhealthy(reason: str, message: str, correlation_id: str) -> Answer:
+    extra = {"status": "unhealthy", "reason": reason}
+    return error(503, "STORAGE_UNAVAILABLE", message, correlation_id, extra=extra)

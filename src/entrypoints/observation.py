@@ -1,0 +1,85 @@
+"""Every request observed once, whoever answers it: its correlation id chosen and echoed, and
+when it is answered one access line and its request metrics.
+
+The outermost ASGI layer, so the fast lane, Quart's routes, Quart's own errors and the
+shutdown's 503 are all counted and logged the same way, by this code alone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hypercorn.typing import Scope
+from quart import Quart, request
+
+from entrypoints.correlation import REQUEST_ID_HEADER, begin_request, current_request, end_request
+from entrypoints.logs import client_address, log_access
+from entrypoints.metrics import Metrics
+
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+
+
+class ObservedRequests:
+    def __init__(self, app: Any, *, metrics: Metrics, trust_proxy_headers: bool) -> None:
+        self._app = app
+        self._metrics = metrics
+        self._trust_proxy_headers = trust_proxy_headers
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        in_flight, token = begin_request(scope["headers"])
+        echoed = (_REQUEST_ID, in_flight.correlation_id.encode())
+        status = 500  # what hypercorn answers if the app fails before it starts an answer
+        sent = 0
+
+        async def observing_send(message: dict[str, Any]) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message["headers"], echoed]}
+                await send(message)
+                return
+            await send(message)
+            sent += len(message.get("body", b""))
+
+        self._metrics.in_progress.inc()
+        try:
+            await self._app(scope, receive, observing_send)
+        finally:
+            self._metrics.in_progress.dec()
+            end_request(token)
+            seconds = time.perf_counter() - in_flight.started
+            method = scope["method"]
+            self._metrics.record_request(method, in_flight.route, status, seconds, sent)
+            client = scope.get("client")
+            log_access(
+                method=method,
+                route=in_flight.route,
+                # `GET ?x` has no path at all; the line shows what was asked.
+                path=scope["path"] or f"?{scope['query_string'].decode('latin-1')}",
+                status=status,
+                seconds=seconds,
+                body_bytes=sent,
+                client=client_address(
+                    # Quart's word for a peer without an address (a Unix socket, a test client).
+                    client[0] if client else "<local>",
+                    in_flight.headers.get("x-forwarded-for"),
+                    self._trust_proxy_headers,
+                ),
+                correlation_id=in_flight.correlation_id,
+            )
+
+
+def name_routes(app: Quart) -> None:
+    """Label each request Quart routes with its route template (unmatched ones keep the
+    shared label)."""
+
+    async def name_route() -> None:
+        in_flight = current_request()
+        if in_flight is not None and request.url_rule is not None:
+            in_flight.route = request.url_rule.rule
+
+    app.before_request(name_route)
