@@ -26,7 +26,7 @@ from typing import Any
 
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.logs import configure_logging
+from entrypoints.observability.logs import configure_logging
 from entrypoints.settings import Settings
 
 GENERATOR = os.environ.get("BENCH_GENERATOR", "../shared/bench/gen_configs.py")

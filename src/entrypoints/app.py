@@ -15,17 +15,18 @@ from quart_schema import Info, QuartSchema
 from domain.errors import DomainError
 from domain.ports import Notifier
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
-from entrypoints import docs, metrics, routes
-from entrypoints.conditional import VALIDATOR_HEADERS
-from entrypoints.correlation import REQUEST_ID_HEADER
-from entrypoints.dependencies import attach_container, resolve
-from entrypoints.fast_lane import FastLane
-from entrypoints.large_json import favour_the_event_loop
-from entrypoints.metrics import Metrics
-from entrypoints.observation import ObservedRequests, name_routes
-from entrypoints.openapi import ServiceOpenAPIProvider
-from entrypoints.responses import register_error_handlers
-from entrypoints.send_deadline import SendDeadline
+from entrypoints.docs import swagger
+from entrypoints.docs.openapi import ServiceOpenAPIProvider
+from entrypoints.http import routes, service_routes
+from entrypoints.http.conditional import VALIDATOR_HEADERS
+from entrypoints.http.dependencies import attach_container, resolve
+from entrypoints.http.fast_lane import FastLane
+from entrypoints.http.large_json import favour_the_event_loop
+from entrypoints.http.responses import register_error_handlers
+from entrypoints.http.send_deadline import SendDeadline
+from entrypoints.observability.correlation import REQUEST_ID_HEADER
+from entrypoints.observability.metrics import Metrics
+from entrypoints.observability.observation import ObservedRequests, name_routes
 from entrypoints.settings import Settings
 from entrypoints.version import service_version
 
@@ -74,8 +75,8 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
     app.url_map.merge_slashes = False
     app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
-    app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(docs.blueprint)
+    app.register_blueprint(service_routes.blueprint)
+    app.register_blueprint(swagger.blueprint)
     register_error_handlers(app)
     name_routes(app)
     cors(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.logs import configure_logging
+from entrypoints.observability.logs import configure_logging
 from entrypoints.server import settings_or_exit
 
 settings = settings_or_exit()

@@ -21,7 +21,7 @@ from domain.use_cases import (
     PatchDeviceConfig,
     SaveDeviceConfig,
 )
-from entrypoints.metrics import Metrics
+from entrypoints.observability.metrics import Metrics
 from entrypoints.settings import MqttSettings, Settings
 from entrypoints.version import service_version
 
@@ -59,7 +59,8 @@ def bootstrap(
     container.register(DeviceConfigRepository, instance=repository)
     container.register(Notifier, instance=notifier)
     for use_case in USE_CASES:
-        container.register(use_case)
+        # Use cases hold nothing but their ports: one instance each serves every request.
+        container.register(use_case, scope=punq.Scope.singleton)
     container.register(Metrics, instance=Metrics(service_version(), notifier.stats))
     return container
 

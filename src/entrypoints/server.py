@@ -19,7 +19,7 @@ from hypercorn.config import Config
 from domain.errors import StorageUnavailable
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.logs import configure_logging
+from entrypoints.observability.logs import configure_logging
 from entrypoints.settings import Settings, SettingsError
 
 logger = logging.getLogger("iot_support")

@@ -209,7 +209,7 @@ def test_a_mac_with_a_newline_is_a_bad_mac(http: httpx.Client) -> None:
 
 def test_bodiless_answers_carry_no_content_type(http: httpx.Client, stored: bytes) -> None:
     etag = http.get(f"/api/configs/{MAC}").headers["etag"]
-    origin = {"Origin": "http://localhost:3000"}  # through Quart, not the short path
+    origin = {"Origin": "http://localhost:3000"}  # through Quart, not the fast lane
     not_modified = http.get(f"/api/configs/{MAC}", headers={"If-None-Match": etag, **origin})
     assert not_modified.status_code == 304
     assert "content-type" not in not_modified.headers

@@ -7,7 +7,7 @@ import re
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from entrypoints.docs import ASSETS, swagger_ui_version
+from entrypoints.docs.swagger import ASSETS, swagger_ui_version
 
 
 async def test_docs_page_loads_only_this_services_files(client: Client) -> None:

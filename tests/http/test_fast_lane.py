@@ -215,7 +215,7 @@ async def test_a_missing_directory_is_read_and_logged_once_per_request(
     assert response.status_code == 503
     # The cause, where storage failed, and the answer's code: once each.
     logged = [(r.name, r.levelname) for r in caplog.records if r.name != "iot_support.access"]
-    assert logged == [("adapters.filesystem", "ERROR"), ("entrypoints.errors", "ERROR")]
+    assert logged == [("adapters.filesystem", "ERROR"), ("entrypoints.http.errors", "ERROR")]
 
 
 @pytest.mark.parametrize(

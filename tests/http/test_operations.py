@@ -19,7 +19,7 @@ from quart.typing import TestClientProtocol as Client
 from adapters.filesystem import FilesystemDeviceConfigRepository
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.logs import JsonFormatter
+from entrypoints.observability.logs import JsonFormatter
 from entrypoints.settings import Settings
 from tests.conftest import MAC
 from tests.fakes import InMemoryDeviceConfigRepository

@@ -11,7 +11,7 @@ import pytest
 
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.large_json import OFF_THE_LOOP_BYTES, SWITCH_INTERVAL_SECONDS, off_the_loop
+from entrypoints.http.large_json import OFF_THE_LOOP_BYTES, SWITCH_INTERVAL_SECONDS, off_the_loop
 from entrypoints.settings import Settings
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from entrypoints.correlation import CorrelationIdFilter
-from entrypoints.metrics import Metrics
-from entrypoints.observation import ObservedRequests
-from entrypoints.send_deadline import CHUNK_BYTES, SendDeadline
+from entrypoints.http.send_deadline import CHUNK_BYTES, SendDeadline
+from entrypoints.observability.correlation import CorrelationIdFilter
+from entrypoints.observability.metrics import Metrics
+from entrypoints.observability.observation import ObservedRequests
 
 HTTP_SCOPE: Any = {"type": "http", "method": "GET", "path": "/api/configs/x.json"}
 

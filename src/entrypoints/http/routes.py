@@ -12,7 +12,6 @@ from werkzeug.routing import PathConverter
 
 from domain.model import ConfigListing, DeviceConfig, MacAddress
 from domain.use_cases import (
-    CheckStorage,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetDeviceConfig,
@@ -20,13 +19,13 @@ from domain.use_cases import (
     PatchDeviceConfig,
     SaveDeviceConfig,
 )
-from entrypoints import answers
-from entrypoints.answer import JSON_TYPE, Answer
-from entrypoints.conditional import Conditions, write_condition
-from entrypoints.correlation import correlation_id
-from entrypoints.dependencies import resolve
-from entrypoints.metrics import Metrics
-from entrypoints.openapi import (
+from entrypoints.http import answers
+from entrypoints.http.answer import JSON_TYPE, Answer
+from entrypoints.http.conditional import Conditions, write_condition
+from entrypoints.http.dependencies import resolve
+from entrypoints.http.errors import counted
+from entrypoints.http.responses import respond
+from entrypoints.http.route_docs import (
     EXAMPLE_CONFIG,
     EXAMPLE_CONTENT,
     EXAMPLE_SUMMARY,
@@ -35,20 +34,17 @@ from entrypoints.openapi import (
     conditional_get,
     describe,
 )
-from entrypoints.responses import respond
-from entrypoints.schemas import (
+from entrypoints.http.schemas import (
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
     DeviceConfigOut,
     DeviceConfigPatchIn,
     ErrorOut,
-    HealthOut,
-    UnhealthyOut,
     read_json_body,
     read_merge_patch,
 )
-from entrypoints.settings import Settings
+from entrypoints.observability.metrics import Metrics
 
 blueprint = Blueprint("configs", __name__)
 
@@ -102,7 +98,7 @@ async def list_configs() -> Response:
     configs directory that are not `<mac>.json` or not a JSON object are left out (and logged).
     """
     metrics = resolve(Metrics)
-    with metrics.operation("list"):
+    with counted(metrics, "list"):
         listing = await resolve(ListDeviceConfigs).execute()
     metrics.count_skipped(listing.skipped)
     return respond(Answer(200, dict(JSON_TYPE), encoded_listing(listing)))
@@ -186,7 +182,7 @@ async def put_config(mac_address: str) -> Response:
     only that version and `If-None-Match: *` only creates; otherwise the answer is
     `412 PRECONDITION_FAILED` and nothing is written.
     """
-    with resolve(Metrics).operation("save"):
+    with counted(resolve(Metrics), "save"):
         mac = MacAddress.parse(mac_address, "save config")
         body = await read_json_body(DeviceConfigIn)
         stored = await resolve(SaveDeviceConfig).execute(
@@ -217,7 +213,7 @@ async def patch_config(mac_address: str) -> Response:
     stored object, nested objects merge, and `null` deletes a key; the result must still be a JSON
     object. Answers like `PUT`; `If-Match` applies here too.
     """
-    with resolve(Metrics).operation("patch"):
+    with counted(resolve(Metrics), "patch"):
         mac = MacAddress.parse(mac_address, "patch config")
         patch = await read_merge_patch()
         stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
@@ -230,33 +226,8 @@ async def patch_config(mac_address: str) -> Response:
 @describe(request_headers=("If-Match",), empty={204: "Deleted; no body."})
 async def delete_config(mac_address: str) -> Response:
     """Delete a device config. Answers `204` with no body; `If-Match` applies."""
-    with resolve(Metrics).operation("delete"):
+    with counted(resolve(Metrics), "delete"):
         await resolve(DeleteDeviceConfig).execute(
             MacAddress.parse(mac_address, "delete config"), condition=write_condition()
         )
     return respond(Answer(204))
-
-
-HEALTH_ROUTE = "/api/health"
-
-
-@blueprint.get(HEALTH_ROUTE)
-@document_response(HealthOut)
-@document_response(UnhealthyOut, 503)
-@tag(["service"])
-async def health() -> Response:
-    """Health probe for Kubernetes (liveness and readiness).
-
-    `200` when the configs directory exists, is a directory and can be listed; `503` otherwise,
-    with `reason`: `directory_missing`, `not_a_directory`, `permission_denied`, `read_only`,
-    `disk_full`, `io_error`, `bad_lock_directory`, or `timeout` when the check takes longer
-    than the configured bound (a hanging network filesystem). The answer never waits longer
-    than that bound.
-    """
-    answer = await answers.health(
-        resolve(CheckStorage),
-        resolve(Settings).health_timeout_seconds,
-        resolve(Metrics),
-        correlation_id(),
-    )
-    return respond(answer)

@@ -21,8 +21,8 @@ from domain.model import (
     nested_deeper_than,
 )
 from domain.text import quoted
-from entrypoints.errors import RequestValidationFailed
-from entrypoints.large_json import off_the_loop
+from entrypoints.http.errors import RequestValidationFailed
+from entrypoints.http.large_json import off_the_loop
 
 T = TypeVar("T", bound=AttrsInstance)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from entrypoints.answer import BODYLESS, Answer, error
-from entrypoints.correlation import correlation_id
-from entrypoints.errors import classify, failed
+from entrypoints.http.answer import BODYLESS, Answer, error
+from entrypoints.http.errors import classify, failed
+from entrypoints.observability.correlation import correlation_id
 
 
 def respond(answer: Answer) -> Response:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.text import escape_controls
-from entrypoints.correlation import CorrelationIdFilter
+from entrypoints.observability.correlation import CorrelationIdFilter
 
 access_logger = logging.getLogger("iot_support.access")
 

@@ -13,9 +13,14 @@ from typing import Any
 from hypercorn.typing import Scope
 from quart import Quart, request
 
-from entrypoints.correlation import REQUEST_ID_HEADER, begin_request, current_request, end_request
-from entrypoints.logs import client_address, log_access
-from entrypoints.metrics import Metrics
+from entrypoints.observability.correlation import (
+    REQUEST_ID_HEADER,
+    begin_request,
+    current_request,
+    end_request,
+)
+from entrypoints.observability.logs import client_address, log_access
+from entrypoints.observability.metrics import Metrics
 
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 

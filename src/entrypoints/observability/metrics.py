@@ -1,11 +1,9 @@
-"""Prometheus metrics on a registry owned by one app, the hooks that feed them, and `/metrics`."""
+"""Prometheus metrics on a registry owned by one app (`/metrics` is in http/service_routes.py)."""
 
 from __future__ import annotations
 
 import platform
-import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import (
@@ -18,18 +16,10 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
-from quart import Blueprint, Response, request
-from quart_schema import tag
 
-from domain.errors import StorageUnavailable
 from domain.model import NotifierStats, SkippedFile
-from domain.use_cases import CountDeviceConfigs
-from entrypoints.dependencies import resolve
-from entrypoints.errors import classify
-from entrypoints.exposition import TextEncoder
-from entrypoints.openapi import describe
+from entrypoints.observability.exposition import TextEncoder
 
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -121,21 +111,10 @@ class Metrics:
             registry=registry,
         )
 
-    @contextmanager
-    def operation(self, name: str) -> Iterator[None]:
-        """Time a config operation and count it under its outcome."""
-        started = time.perf_counter()
-        status = "success"
-        try:
-            yield
-        except BaseException as error:
-            status = classify(error)[1].lower()
-            if isinstance(error, StorageUnavailable):
-                self.storage_failed(error.failure.value)
-            raise
-        finally:
-            self._child(self.operation_duration, name).observe(time.perf_counter() - started)
-            self._child(self.operations, name, status).inc()
+    def operation_done(self, name: str, seconds: float, outcome: str) -> None:
+        """Count a config operation under its outcome (`success`, or its error code)."""
+        self._child(self.operation_duration, name).observe(seconds)
+        self._child(self.operations, name, outcome).inc()
 
     def storage_failed(self, kind: str) -> None:
         """Count a storage failure (an operation's, a health check's, a scrape's count)."""
@@ -187,32 +166,3 @@ class NotifierCollector(Collector):
             ("dropped", stats.dropped, "Updates dropped because the queue was full."),
         ):
             yield CounterMetricFamily(f"iot_mqtt_messages_{name}", text, value=value)
-
-
-blueprint = Blueprint("metrics", __name__)
-
-
-@blueprint.get("/metrics")
-@tag(["service"])
-@describe(
-    empty={
-        200: "The metrics in Prometheus' text format (`text/plain; version=0.0.4`), or "
-        "OpenMetrics when `Accept` asks for it (Prometheus does)."
-    }
-)
-async def metrics() -> Response:
-    """Prometheus exposition of the service's metrics (OpenMetrics when the scraper asks).
-
-    Scraped by Prometheus; `README.md` lists the series.
-    """
-    registry = resolve(Metrics)
-    try:
-        registry.files.set(await resolve(CountDeviceConfigs).execute())
-    except StorageUnavailable as error:
-        # Still answer: the scrape must show the process is alive while storage is not.
-        registry.files.set(float("nan"))
-        registry.storage_failed(error.failure.value)
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    if encoder is generate_latest:
-        encoder = registry.text.encode
-    return Response(encoder(registry.registry), content_type=content_type)

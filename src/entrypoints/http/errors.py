@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from werkzeug.exceptions import HTTPException
 
@@ -17,7 +20,8 @@ from domain.errors import (
     PreconditionFailed,
     StorageUnavailable,
 )
-from entrypoints.answer import Answer, error
+from entrypoints.http.answer import Answer, error
+from entrypoints.observability.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +90,20 @@ def failed(failure: Exception, correlation_id: str, during: str) -> Answer:
         return answer
     logger.error("unexpected error on %s", during, exc_info=failure)
     return error(*INTERNAL_ERROR, UNEXPECTED, correlation_id)
+
+
+@contextmanager
+def counted(metrics: Metrics, operation: str) -> Iterator[None]:
+    """Time a config operation and count it under its outcome: `success`, or the error code it
+    answers with, in lower case (a storage failure is counted by its kind as well)."""
+    started = time.perf_counter()
+    outcome = "success"
+    try:
+        yield
+    except BaseException as failure:
+        outcome = classify(failure)[1].lower()
+        if isinstance(failure, StorageUnavailable):
+            metrics.storage_failed(failure.failure.value)
+        raise
+    finally:
+        metrics.operation_done(operation, time.perf_counter() - started, outcome)

@@ -11,18 +11,19 @@ import msgspec
 
 from domain.model import ConfigDocument, MacAddress, StoredConfig
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
-from entrypoints.answer import JSON_TYPE, Answer, error
-from entrypoints.conditional import Conditions, device_file_headers, unchanged, validators
-from entrypoints.large_json import off_the_loop
-from entrypoints.metrics import Metrics
-from entrypoints.schemas import DeviceConfigOut, HealthOut
+from entrypoints.http.answer import JSON_TYPE, Answer, error
+from entrypoints.http.conditional import Conditions, device_file_headers, unchanged, validators
+from entrypoints.http.errors import counted
+from entrypoints.http.large_json import off_the_loop
+from entrypoints.http.schemas import DeviceConfigOut, HealthOut
+from entrypoints.observability.metrics import Metrics
 
 
 async def device_file(
     fetch: GetConfigDocument, metrics: Metrics, mac_address: str, conditions: Conditions
 ) -> Answer:
     """`GET /api/configs/<mac>.json`: the stored bytes themselves, or 304 while unchanged."""
-    with metrics.operation("download"):
+    with counted(metrics, "download"):
         document = await fetch.execute(MacAddress.parse(mac_address, "get config file"))
     if unchanged(document, conditions):
         return not_modified(document)
@@ -33,7 +34,7 @@ async def admin_config(
     get: GetDeviceConfig, metrics: Metrics, mac_address: str, conditions: Conditions
 ) -> Answer:
     """`GET /api/configs/<mac>`: the config with its summary fields, or 304 while unchanged."""
-    with metrics.operation("get"):
+    with counted(metrics, "get"):
         stored = await get.execute(MacAddress.parse(mac_address, "get config"))
     if unchanged(stored.document, conditions):
         return not_modified(stored.document)

@@ -25,13 +25,18 @@ from hypercorn.typing import HTTPScope, Scope
 from werkzeug.routing import PathConverter
 
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
-from entrypoints.answer import BODYLESS, Answer, error
-from entrypoints.answers import admin_config, device_file, health
-from entrypoints.conditional import Conditions
-from entrypoints.correlation import correlation_id, current_request, first_values
-from entrypoints.errors import failed
-from entrypoints.metrics import Metrics
-from entrypoints.routes import CONFIG_FILE_ROUTE, CONFIG_ROUTE, HEALTH_ROUTE, MacAddressConverter
+from entrypoints.http.answer import BODYLESS, Answer, error
+from entrypoints.http.answers import admin_config, device_file, health
+from entrypoints.http.conditional import Conditions
+from entrypoints.http.errors import failed
+from entrypoints.http.routes import (
+    CONFIG_FILE_ROUTE,
+    CONFIG_ROUTE,
+    MacAddressConverter,
+)
+from entrypoints.http.service_routes import HEALTH_ROUTE
+from entrypoints.observability.correlation import correlation_id, current_request, first_values
+from entrypoints.observability.metrics import Metrics
 
 # The routes' own path grammar (their converters' patterns), so both lanes read a path alike.
 FILE_PATH = re.compile(rf"/api/configs/({PathConverter.regex})\.json")

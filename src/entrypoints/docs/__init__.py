@@ -1,0 +1,1 @@
+"""The API docs: the OpenAPI document and the Swagger UI page."""

@@ -1,0 +1,1 @@
+"""HTTP: the Quart routes, the fast lane in front of them, and the answers both give."""

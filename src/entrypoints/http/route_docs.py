@@ -1,0 +1,89 @@
+"""What a route's OpenAPI operation says beyond quart-schema's decorators, attached to the route
+(`describe`), and the examples the document shows. `docs/openapi.py` reads it when it builds the
+document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DOC_ATTRIBUTE = "_iot_support_openapi"
+
+
+def describe(
+    *,
+    request_headers: tuple[str, ...] = (),
+    response_headers: dict[int, tuple[str, ...]] | None = None,
+    empty: dict[int, str] | None = None,
+    request_media_types: tuple[str, ...] = (),
+    request_example: Any = None,
+    response_examples: dict[int, Any] | None = None,
+    previous_responses: dict[int, tuple[str, str]] | None = None,
+) -> Callable[[F], F]:
+    """Attach to a route what its OpenAPI operation should say beyond quart-schema's reach.
+
+    Stacks: several `describe` decorators on one route add up. `request_media_types` lists
+    the media types the body is documented under (the first is the preferred one);
+    `previous_responses` maps a status to (component, description) for answers the previous
+    service documented with a schema of its own.
+    """
+
+    def decorator(func: F) -> F:
+        doc = getattr(func, _DOC_ATTRIBUTE, None) or {
+            "request_headers": (),
+            "response_headers": {},
+            "empty": {},
+            "request_media_types": (),
+            "request_example": None,
+            "response_examples": {},
+            "previous_responses": {},
+        }
+        doc["request_headers"] = (*doc["request_headers"], *request_headers)
+        doc["response_headers"] = {**doc["response_headers"], **(response_headers or {})}
+        doc["empty"] = {**doc["empty"], **(empty or {})}
+        doc["request_media_types"] = request_media_types or doc["request_media_types"]
+        doc["previous_responses"] = {**doc["previous_responses"], **(previous_responses or {})}
+        if request_example is not None:
+            doc["request_example"] = request_example
+        doc["response_examples"] = {**doc["response_examples"], **(response_examples or {})}
+        setattr(func, _DOC_ATTRIBUTE, doc)
+        return func
+
+    return decorator
+
+
+def documented(func: Callable[..., Any]) -> dict[str, Any] | None:
+    """What `describe` attached to a route's function, if anything."""
+    doc: dict[str, Any] | None = getattr(func, _DOC_ATTRIBUTE, None)
+    return doc
+
+
+VALIDATORS = ("ETag", "Last-Modified")
+# The previous service's component for its list's 400, kept in the document (docs/contract.py).
+VALIDATION_ERROR = "ValidationError.6a07bef"
+
+EXAMPLE_MAC = "24-0a-c4-12-34-56"
+EXAMPLE_CONTENT: dict[str, Any] = {
+    "deviceName": "Kitchen Climate 1",
+    "deviceEntityId": "sensor.kitchen_climate_1",
+    "enableOTA": True,
+    "wifi": {"ssid": "homelab-iot", "hostname": "esp32-kitchen-climate-1", "powerSave": "none"},
+    "mqtt": {"broker": "mqtt.home.lan", "port": 1883, "topicPrefix": "home/kitchen/climate_1"},
+    "sensors": [{"id": "bme280_0", "type": "bme280", "bus": "i2c", "i2cAddress": "0x76"}],
+    "updateIntervals": {"telemetrySeconds": 60, "configRefreshSeconds": 900},
+}
+EXAMPLE_SUMMARY: dict[str, Any] = {
+    "mac_address": EXAMPLE_MAC,
+    "device_name": "Kitchen Climate 1",
+    "device_entity_id": "sensor.kitchen_climate_1",
+    "enable_ota": True,
+}
+EXAMPLE_CONFIG: dict[str, Any] = {**EXAMPLE_SUMMARY, "content": EXAMPLE_CONTENT}
+
+conditional_get = describe(
+    request_headers=("If-None-Match", "If-Modified-Since"),
+    response_headers={200: (*VALIDATORS, "Cache-Control"), 304: (*VALIDATORS, "Cache-Control")},
+    empty={304: "Not Modified: the caller's copy is current; no body."},
+)

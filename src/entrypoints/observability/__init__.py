@@ -1,0 +1,1 @@
+"""Observability: correlation ids, the access log, Prometheus metrics, the layer feeding them."""
