@@ -6,6 +6,8 @@ import json
 import time
 from collections.abc import Callable
 
+import attrs
+
 from domain.errors import (
     DeviceConfigExists,
     DeviceConfigNotFound,
@@ -18,7 +20,6 @@ from domain.model import (
     ConfigListing,
     DeviceConfig,
     MacAddress,
-    NotifierStats,
     StoredConfig,
     WriteCondition,
 )
@@ -122,5 +123,15 @@ class RecordingNotifier(Notifier):
     async def stop(self) -> None:
         self.running = False
 
-    def stats(self) -> NotifierStats:
-        return NotifierStats(connected=self.running, published=len(self.saved))
+    def stats(self) -> RecordedCounts:
+        return RecordedCounts(connected=self.running, published=len(self.saved))
+
+
+@attrs.frozen
+class RecordedCounts:
+    """The four counts the metrics read from a notifier that counts."""
+
+    connected: bool
+    published: int
+    failed: int = 0
+    dropped: int = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiomqtt
 import attrs
 
-from domain.model import NotifierStats, StoredConfig
+from domain.model import StoredConfig
 from domain.ports import Notifier
 
 logger = logging.getLogger(__name__)
@@ -26,16 +26,29 @@ MAX_BACKOFF_SECONDS = 30.0
 
 @attrs.frozen
 class MqttOptions:
+    """The broker and how to talk to it: the operator's settings (as read by the entrypoint)
+    plus what only this adapter decides."""
+
     host: str
     port: int
     client_id: str
-    topic_prefix: str = "iotsupport"
+    topic_prefix: str
     tls: bool = False
     ca_file: Path | None = None
     username: str | None = None
     password: str | None = None
     queue_size: int = 1000
     first_backoff_seconds: float = 0.5
+
+
+@attrs.frozen
+class MqttStats:
+    """What the notifier has done so far, read by the metrics at scrape time."""
+
+    connected: bool
+    published: int
+    failed: int
+    dropped: int
 
 
 class MqttNotifier(Notifier):
@@ -88,8 +101,8 @@ class MqttNotifier(Notifier):
             await self._task
         self._task = None
 
-    def stats(self) -> NotifierStats:
-        return NotifierStats(self._connected, self._published, self._failed, self._dropped)
+    def stats(self) -> MqttStats:
+        return MqttStats(self._connected, self._published, self._failed, self._dropped)
 
     async def _run(self) -> None:
         options = self._options

@@ -81,25 +81,10 @@ class PreconditionFailed(DomainError):
         self.reason = reason
 
 
-class FileProblem(enum.Enum):
-    """Why a stored entry is not a usable config. The value is a stable label for metrics."""
-
-    BAD_NAME = "bad_name"
-    EMPTY = "empty"
-    NOT_UTF8 = "not_utf8"
-    INVALID_JSON = "invalid_json"
-    NOT_AN_OBJECT = "not_an_object"
-    TOO_DEEP = "too_deep"
-    TOO_LARGE = "too_large"
-    SYMLINK = "symlink"
-    NOT_A_FILE = "not_a_file"
-    UNREADABLE = "unreadable"
-
-
 class CorruptDeviceConfig(DomainError):
     """The stored entry exists but is not a usable config; `reason` says what is wrong."""
 
-    def __init__(self, mac_address: str, problem: FileProblem, reason: str) -> None:
+    def __init__(self, mac_address: str, problem: str, reason: str) -> None:
         super().__init__(
             f"The stored config for device {mac_address} is unusable: {reason}. "
             "Save a new config for this device to replace it."

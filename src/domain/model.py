@@ -9,7 +9,6 @@ from typing import Any
 import attrs
 
 from domain.errors import (
-    FileProblem,
     InvalidDeviceConfig,
     InvalidMacAddress,
     PreconditionFailed,
@@ -208,7 +207,8 @@ class SkippedFile:
     """A file in the configs directory that a listing left out, and why."""
 
     name: str
-    problem: FileProblem
+    # A stable label for metrics, chosen by the repository (`bad_name`, `invalid_json`, ...).
+    problem: str
     reason: str
 
 
@@ -225,13 +225,3 @@ class StorageStatus:
     """Whether storage is usable; `problem` says why not."""
 
     problem: StorageUnavailable | None = None
-
-
-@attrs.frozen
-class NotifierStats:
-    """What a notifier has done so far, for metrics: messages sent, failed, dropped."""
-
-    connected: bool = False
-    published: int = 0
-    failed: int = 0
-    dropped: int = 0

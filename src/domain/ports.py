@@ -11,7 +11,6 @@ from domain.model import (
     ConfigListing,
     DeviceConfig,
     MacAddress,
-    NotifierStats,
     StoredConfig,
     WriteCondition,
 )
@@ -100,16 +99,4 @@ class Notifier(Protocol):
 
     async def config_saved(self, stored: StoredConfig) -> None:
         """Announce a saved config. Returns at once; never raises for a delivery problem."""
-        ...
-
-    async def start(self) -> None:
-        """Begin delivering (connect in the background). Returns at once."""
-        ...
-
-    async def stop(self) -> None:
-        """Stop delivering and release connections, within a few seconds at most."""
-        ...
-
-    def stats(self) -> NotifierStats:
-        """Counts so far, for metrics."""
         ...

@@ -13,8 +13,8 @@ from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
 from domain.errors import DomainError
-from domain.ports import Notifier
 from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
+from entrypoints.background import BackgroundServices
 from entrypoints.docs import swagger
 from entrypoints.docs.openapi import ServiceOpenAPIProvider
 from entrypoints.http import routes, service_routes
@@ -110,9 +110,9 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
         metrics=counters,
         trust_proxy_headers=settings.trust_proxy_headers,
     )
-    notifier = container.resolve(Notifier)
-    app.before_serving(notifier.start)
-    app.after_serving(notifier.stop)
+    for service in container.resolve(BackgroundServices).services:
+        app.before_serving(service.start)
+        app.after_serving(service.stop)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
+import attrs
 import punq
 
 from adapters.filesystem import FilesystemDeviceConfigRepository
@@ -21,6 +22,7 @@ from domain.use_cases import (
     PatchDeviceConfig,
     SaveDeviceConfig,
 )
+from entrypoints.background import Background, BackgroundServices
 from entrypoints.observability.metrics import Metrics
 from entrypoints.settings import MqttSettings, Settings
 from entrypoints.version import service_version
@@ -43,7 +45,9 @@ def bootstrap(
     repository: DeviceConfigRepository | None = None,
     notifier: Notifier | None = None,
 ) -> punq.Container:
-    """Wire the service from its settings; tests may pass a fake `repository` or `notifier`."""
+    """Wire the service from its settings; tests may pass a fake `repository` or `notifier`.
+    A notifier that runs in the background (start/stop) is started and stopped with the app;
+    one that counts (`stats()`) feeds the MQTT metrics."""
     if repository is None:
         filesystem = FilesystemDeviceConfigRepository(
             settings.configs_dir, lock_timeout_seconds=settings.lock_timeout_seconds
@@ -61,22 +65,16 @@ def bootstrap(
     for use_case in USE_CASES:
         # Use cases hold nothing but their ports: one instance each serves every request.
         container.register(use_case, scope=punq.Scope.singleton)
-    container.register(Metrics, instance=Metrics(service_version(), notifier.stats))
+    background = (notifier,) if isinstance(notifier, Background) else ()
+    container.register(BackgroundServices, instance=BackgroundServices(background))
+    stats = getattr(notifier, "stats", None)
+    container.register(Metrics, instance=Metrics(service_version(), stats))
     return container
 
 
 def mqtt_notifier(mqtt: MqttSettings) -> MqttNotifier:
     # Each replica needs its own client id, or the broker would drop one when the other connects.
     client_id = f"iot-support-{socket.gethostname()}-{os.getpid()}"
-    return MqttNotifier(
-        MqttOptions(
-            host=mqtt.host,
-            port=mqtt.port,
-            client_id=client_id,
-            topic_prefix=mqtt.topic_prefix,
-            tls=mqtt.tls,
-            ca_file=mqtt.ca_file,
-            username=mqtt.username,
-            password=mqtt.password,
-        )
-    )
+    # The operator's settings as they are (MqttOptions has a field for each, checked by a
+    # test), plus what only this process knows.
+    return MqttNotifier(MqttOptions(client_id=client_id, **attrs.asdict(mqtt, recurse=False)))

@@ -6,6 +6,7 @@ import json
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -13,6 +14,7 @@ import attrs
 DEFAULT_CONFIGS_DIR = Path("data/esp32-configs")
 DEFAULT_CORS_ORIGINS = ("http://localhost:3000",)
 DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
+DEFAULT_TOPIC_PREFIX = "iotsupport"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -30,7 +32,7 @@ class MqttSettings:
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None
-    topic_prefix: str = "iotsupport"
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
 
 
 @attrs.frozen
@@ -55,28 +57,27 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from environment variables; raise `SettingsError` on the first bad one."""
+        """Build settings from environment variables; raise `SettingsError` on the first bad one.
+        A variable that is unset leaves the field at its default, written once, above."""
         configs_dir = _text(env, "ESP32_CONFIGS_DIR")
-        return cls(
-            configs_dir=Path(configs_dir) if configs_dir else DEFAULT_CONFIGS_DIR,
-            create_configs_dir=configs_dir is None,
-            cors_origins=_origins(env),
-            host=_text(env, "HOST") or "0.0.0.0",
-            port=_integer(env, "PORT", 3201, minimum=1, maximum=65535),
-            max_config_bytes=_integer(
-                env, "MAX_CONFIG_BYTES", DEFAULT_MAX_CONFIG_BYTES, minimum=2, maximum=1 << 30
-            ),
-            log_level=_log_level(env),
-            shutdown_grace_seconds=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
-            health_timeout_seconds=_seconds(env, "HEALTH_TIMEOUT_SECONDS", 1.0, minimum=0.01),
-            lock_timeout_seconds=_seconds(env, "LOCK_TIMEOUT_SECONDS", 5.0, minimum=0.01),
-            body_timeout_seconds=_seconds(env, "BODY_TIMEOUT_SECONDS", 15.0, minimum=0.01),
-            send_timeout_seconds=_seconds(env, "SEND_TIMEOUT_SECONDS", 30.0, minimum=0.01),
-            log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
-            trust_proxy_headers=_choice(env, "TRUST_PROXY_HEADERS", ("false", "true"), "false")
-            == "true",
-            mqtt=_mqtt(env),
-        )
+        given: dict[str, Any] = {
+            "configs_dir": Path(configs_dir) if configs_dir else None,
+            "create_configs_dir": configs_dir is None,
+            "cors_origins": _origins(env),
+            "host": _text(env, "HOST"),
+            "port": _integer(env, "PORT", minimum=1, maximum=65535),
+            "max_config_bytes": _integer(env, "MAX_CONFIG_BYTES", minimum=2, maximum=1 << 30),
+            "log_level": _log_level(env),
+            "shutdown_grace_seconds": _seconds(env, "SHUTDOWN_GRACE_SECONDS"),
+            "health_timeout_seconds": _seconds(env, "HEALTH_TIMEOUT_SECONDS", minimum=0.01),
+            "lock_timeout_seconds": _seconds(env, "LOCK_TIMEOUT_SECONDS", minimum=0.01),
+            "body_timeout_seconds": _seconds(env, "BODY_TIMEOUT_SECONDS", minimum=0.01),
+            "send_timeout_seconds": _seconds(env, "SEND_TIMEOUT_SECONDS", minimum=0.01),
+            "log_format": _choice(env, "LOG_FORMAT", ("text", "json")),
+            "trust_proxy_headers": _flag(env, "TRUST_PROXY_HEADERS"),
+            "mqtt": _mqtt(env),
+        }
+        return cls(**{name: value for name, value in given.items() if value is not None})
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -89,10 +90,10 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
     return value.strip()
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+def _integer(env: Mapping[str, str], name: str, *, minimum: int, maximum: int) -> int | None:
     text = _text(env, name)
     if text is None:
-        return default
+        return None
     try:
         value = int(text)
     except ValueError:
@@ -102,10 +103,10 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+def _seconds(env: Mapping[str, str], name: str, *, minimum: float = 0.0) -> float | None:
     text = _text(env, name)
     if text is None:
-        return default
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -115,10 +116,10 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: floa
     return value
 
 
-def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+def _origins(env: Mapping[str, str]) -> tuple[str, ...] | None:
     text = _text(env, "CORS_ORIGINS")
     if text is None:
-        return DEFAULT_CORS_ORIGINS
+        return None
     expected = 'a JSON array of origins, like ["http://localhost:3000"]'
     try:
         value = json.loads(text)
@@ -129,19 +130,24 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
     text = _text(env, name)
     if text is None:
-        return default
+        return None
     if text.lower() not in choices:
         raise SettingsError(f"{name}={text!r} is not one of {', '.join(choices)}.")
     return text.lower()
 
 
-def _log_level(env: Mapping[str, str]) -> str:
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    choice = _choice(env, name, ("false", "true"))
+    return None if choice is None else choice == "true"
+
+
+def _log_level(env: Mapping[str, str]) -> str | None:
     text = _text(env, "LOG_LEVEL")
     if text is None:
-        return "INFO"
+        return None
     level = text.upper()
     if level not in _LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL={text!r} is not one of {', '.join(_LOG_LEVELS)}.")
@@ -191,7 +197,7 @@ def _mqtt(env: Mapping[str, str]) -> MqttSettings | None:
             raise SettingsError(
                 f"MQTT_CA_FILE={ca_text!r} holds no usable PEM certificate ({exc})."
             ) from None
-    prefix = _text(env, "MQTT_TOPIC_PREFIX") or "iotsupport"
+    prefix = _text(env, "MQTT_TOPIC_PREFIX") or DEFAULT_TOPIC_PREFIX
     if any(c in prefix for c in "+#\0") or prefix.startswith("/") or prefix.endswith("/"):
         raise SettingsError(
             f"MQTT_TOPIC_PREFIX={prefix!r} must be a plain topic path: no +, # or NUL, "

@@ -19,12 +19,12 @@ import pytest
 from adapters.filesystem import FilesystemDeviceConfigRepository, codec, files
 from adapters.filesystem import locks as lock_files
 from adapters.filesystem.listing import TEMP_NAME
+from adapters.filesystem.problems import FileProblem
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigExists,
     DeviceConfigNotFound,
     DeviceConfigTooLarge,
-    FileProblem,
     InvalidDeviceConfig,
     StorageFailure,
     StorageUnavailable,

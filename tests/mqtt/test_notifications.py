@@ -37,9 +37,10 @@ async def eventually(check: Callable[[], bool]) -> None:
         await asyncio.sleep(0.02)
 
 
-def notifier_of(app: Quart) -> Notifier:
+def notifier_of(app: Quart) -> MqttNotifier:
     container = app.extensions["iot_support.container"]
-    notifier: Notifier = container.resolve(Notifier)
+    notifier = container.resolve(Notifier)
+    assert isinstance(notifier, MqttNotifier)
     return notifier
 
 
@@ -135,7 +136,7 @@ async def test_an_unreachable_broker_leaves_the_service_healthy(tmp_path: Path) 
 
 async def test_updates_that_do_not_fit_the_queue_are_dropped_and_counted(tmp_path: Path) -> None:
     notifier = MqttNotifier(
-        MqttOptions("127.0.0.1", free_port(), client_id="test-drop", queue_size=2)
+        MqttOptions("127.0.0.1", free_port(), "test-drop", "iotsupport", queue_size=2)
     )
     app = app_for(tmp_path, MqttSettings("127.0.0.1", 1, tls=False), notifier=notifier)
     async with app.test_app():

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
+from adapters.mqtt_notifier import MqttNotifier, MqttOptions
+from entrypoints.bootstrap import mqtt_notifier
 from entrypoints.settings import MqttSettings, Settings, SettingsError
 from tests.mqtt.conftest import make_ca
 
@@ -126,3 +129,15 @@ def test_malformed_mqtt_setting_is_refused_naming_the_variable(
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
     assert str(caught.value).startswith(named)
+
+
+def test_an_empty_environment_gives_the_class_defaults() -> None:
+    # The defaults are written once, on the class; only the default directory is created.
+    assert Settings.from_env({}) == Settings(create_configs_dir=True)
+
+
+def test_every_mqtt_setting_reaches_the_notifier() -> None:
+    settings_fields = {field.name for field in attrs.fields(MqttSettings)}
+    assert settings_fields <= {field.name for field in attrs.fields(MqttOptions)}
+    mqtt = MqttSettings("broker.lan", 1883, False, "user", "secret", None, "home")
+    assert isinstance(mqtt_notifier(mqtt), MqttNotifier)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.filesystem.problems import FileProblem
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigTooLarge,
-    FileProblem,
     InvalidDeviceConfig,
 )
 from domain.model import (

@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 
 from adapters.filesystem.codec import corrupt
+from adapters.filesystem.problems import FileProblem
 from domain.errors import (
     DeviceConfigExists,
     DeviceConfigNotFound,
-    FileProblem,
     StorageFailure,
     StorageUnavailable,
 )

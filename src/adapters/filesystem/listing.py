@@ -26,10 +26,10 @@ from adapters.filesystem.files import (
     signature,
     storage_unavailable,
 )
+from adapters.filesystem.problems import FileProblem
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigNotFound,
-    FileProblem,
     StorageUnavailable,
 )
 from domain.model import ConfigListing, DeviceConfigSummary, MacAddress, SkippedFile

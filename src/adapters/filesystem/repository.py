@@ -19,8 +19,9 @@ from adapters.filesystem.codec import decode, encode_content
 from adapters.filesystem.files import Signature, settled, signature, storage_unavailable
 from adapters.filesystem.listing import DirectoryListing
 from adapters.filesystem.locks import WriteLocks
+from adapters.filesystem.problems import FileProblem
 from adapters.filesystem.threads import BatchedThreads
-from domain.errors import CorruptDeviceConfig, DeviceConfigNotFound, FileProblem
+from domain.errors import CorruptDeviceConfig, DeviceConfigNotFound
 from domain.model import (
     ANY_STATE,
     ConfigDocument,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
+import attrs
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,7 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from domain.model import NotifierStats, SkippedFile
+from domain.model import SkippedFile
 from entrypoints.observability.exposition import TextEncoder
 
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
@@ -34,7 +35,7 @@ class Metrics:
     def __init__(
         self,
         version: str = "unknown",
-        notifier_stats: Callable[[], NotifierStats] = NotifierStats,
+        notifier_stats: Callable[[], DeliveryCounts] | None = None,
     ) -> None:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -122,7 +123,7 @@ class Metrics:
 
     def count_skipped(self, skipped: Iterable[SkippedFile]) -> None:
         for item in skipped:
-            self._child(self.skipped, item.problem.value).inc()
+            self._child(self.skipped, item.problem).inc()
 
     def record_request(
         self, method: str, route: str, status: int, seconds: float, body_bytes: int
@@ -147,14 +148,40 @@ class Metrics:
         return child
 
 
+class DeliveryCounts(Protocol):
+    """What a notifier that counts (the MQTT one) reports."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def published(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+
+@attrs.frozen
+class NothingDelivered:
+    """The counts while notifications are off: the series exist, at zero."""
+
+    connected: bool = False
+    published: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
 class NotifierCollector(Collector):
     """The notifier's counts, read when scraped."""
 
-    def __init__(self, stats: Callable[[], NotifierStats]) -> None:
+    def __init__(self, stats: Callable[[], DeliveryCounts] | None) -> None:
         self._stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        stats = self._stats()
+        stats = self._stats() if self._stats is not None else NothingDelivered()
         yield GaugeMetricFamily(
             "iot_mqtt_connected",
             "1 while connected to the MQTT broker.",
