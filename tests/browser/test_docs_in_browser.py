@@ -7,7 +7,6 @@ get it and skips; in CI (CI=true) it fails instead, so CI can never pass it sile
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,19 +14,13 @@ import httpx
 import pytest
 
 from tests.environment import unavailable
-from tests.server_process import RunningServer, running_server
+from tests.server_process import RunningServer
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "test-artifacts" / "api-docs.png"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("browser")) as running:
-        yield running
 
 
 def require_chromium() -> None:

@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CLIENT = Path(__file__).with_name("client")
 BIN = CLIENT / "node_modules" / ".bin"
 USED_BY_THE_UI = [
@@ -51,6 +53,7 @@ def build_client(
     return hooks.stdout.split(), run(BIN / "tsc", "-p", where)
 
 
+@pytest.mark.slow
 async def test_a_client_generated_from_our_document_compiles(
     document: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -59,6 +62,7 @@ async def test_a_client_generated_from_our_document_compiles(
     assert set(USED_BY_THE_UI) <= set(hooks)
 
 
+@pytest.mark.slow
 async def test_the_check_fails_when_content_is_a_closed_object(
     document: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -71,6 +75,7 @@ async def test_the_check_fails_when_content_is_a_closed_object(
     assert "client.ts" in compiled.stdout
 
 
+@pytest.mark.slow
 async def test_the_check_fails_when_an_operation_is_renamed(
     document: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.server_process import RunningServer, running_server
+from tests.server_process import RunningServer
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +21,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(
-        tmp_path_factory.mktemp("schemathesis"), MAX_CONFIG_BYTES="65536"
-    ) as running:
-        yield running
+SERVER_ENV = {"MAX_CONFIG_BYTES": "65536"}
 
 
 def test_every_operation_conforms_to_the_document(server: RunningServer, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A real `iot-support` process shared by the tests of a module."""
+"""An HTTP client on the module's real `iot-support` process (the `server` fixture)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server_process import RunningServer, running_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("e2e")) as running:
-        yield running
+from tests.server_process import RunningServer
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server_process import RunningServer, running_server
+from tests.server_process import RunningServer
 
 pytestmark = pytest.mark.e2e
 
@@ -17,12 +17,7 @@ MAC = "7c-9e-bd-00-00-02"
 LIMIT = 4096
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(
-        tmp_path_factory.mktemp("semantics"), MAX_CONFIG_BYTES=str(LIMIT)
-    ) as running:
-        yield running
+SERVER_ENV = {"MAX_CONFIG_BYTES": str(LIMIT)}
 
 
 @pytest.fixture

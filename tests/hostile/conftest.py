@@ -1,5 +1,5 @@
-"""The hostile suite shares the end-to-end suite's real process and client."""
+"""The hostile suite shares the end-to-end suite's client (and the root conftest's process)."""
 
-from tests.e2e.conftest import http, server
+from tests.e2e.conftest import http
 
-__all__ = ["http", "server"]
+__all__ = ["http"]

@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from quart.typing import TestClientProtocol as Client
 
-from adapters.filesystem import FilesystemDeviceConfigRepository
+from adapters.filesystem import FilesystemDeviceConfigRepository, files
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.observability.logs import JsonFormatter
@@ -142,11 +142,11 @@ async def test_a_hung_filesystem_ties_up_one_thread_however_often_it_is_probed(
     release = threading.Event()
     calls = []
 
-    def hanging_check() -> None:
+    def hanging_check(directory: Path) -> None:
         calls.append(1)
         release.wait(timeout=10)
 
-    monkeypatch.setattr(repository, "_check", hanging_check)
+    monkeypatch.setattr(files, "check_directory", hanging_check)
     app = create_app(
         bootstrap(
             Settings(configs_dir=tmp_path, health_timeout_seconds=0.02), repository=repository

@@ -128,6 +128,7 @@ def shared_dir(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.mark.slow
 def test_fifty_processes_saving_one_config_leave_one_complete_body(
     shared_dir: Path, start_file: Path
 ) -> None:
@@ -139,6 +140,7 @@ def test_fifty_processes_saving_one_config_leave_one_complete_body(
     )
 
 
+@pytest.mark.slow
 def test_fifty_processes_saving_and_deleting_never_fail_or_tear(
     shared_dir: Path, start_file: Path
 ) -> None:

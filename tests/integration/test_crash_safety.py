@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 
 from adapters.filesystem import FilesystemDeviceConfigRepository
 from adapters.filesystem.listing import TEMP_NAME
@@ -46,6 +47,7 @@ def assert_every_config_is_a_complete_version(directory: Path) -> None:
         assert content == version_content(mac, content["version"]), f"{mac} is not a whole version"
 
 
+@pytest.mark.slow
 def test_sigkill_during_saves_never_leaves_a_torn_config(tmp_path: Path) -> None:
     rng = random.Random(20261127)
     kills_with_a_save_in_flight = 0

@@ -29,7 +29,7 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
-from domain.model import ANY_STATE, DeviceConfig, MacAddress
+from domain.model import DeviceConfig, MacAddress
 from tests.files import entries
 
 A = MacAddress("aa-aa-aa-aa-aa-aa")
@@ -381,7 +381,8 @@ def test_concurrent_create_only_saves_have_exactly_one_winner(tmp_path: Path) ->
     def create(writer: int) -> None:
         barrier.wait()
         try:
-            repository._save(DeviceConfig(A, {"writer": writer}), False, ANY_STATE)
+            # Each thread drives the repository from an event loop of its own, as replicas would.
+            asyncio.run(repository.save(DeviceConfig(A, {"writer": writer}), overwrite=False))
             outcomes.append(f"created {writer}")
         except DeviceConfigExists:
             outcomes.append("exists")
@@ -408,9 +409,13 @@ async def test_delete_of_missing_device_is_not_found(
 
 
 async def test_create_directory_makes_missing_parents(tmp_path: Path) -> None:
-    repository = FilesystemDeviceConfigRepository(tmp_path / "data" / "esp32-configs")
+    directory = tmp_path / "data" / "esp32-configs"
+    repository = FilesystemDeviceConfigRepository(directory)
     repository.create_directory()
+    assert directory.is_dir()
     await repository.check()
+    await repository.save(DeviceConfig(MacAddress.parse("aa-bb-cc-dd-ee-ff"), {"a": 1}))
+    assert json.loads((directory / "aa-bb-cc-dd-ee-ff.json").read_bytes()) == {"a": 1}
 
 
 def age(path: Path, seconds: float) -> None:
@@ -458,7 +463,7 @@ def test_temp_file_names_match_the_sweep_pattern(tmp_path: Path) -> None:
     repository = FilesystemDeviceConfigRepository(tmp_path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "replace", spy)
-        repository._save(DeviceConfig(A, {}), True, ANY_STATE)
+        asyncio.run(repository.save(DeviceConfig(A, {}), overwrite=True))
     assert len(seen) == 1
     assert TEMP_NAME.fullmatch(seen[0])
 
