@@ -44,17 +44,22 @@ class ObservedRequests:
             nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message["headers"], echoed]}
+                headers = message["headers"]
+                if isinstance(headers, list):  # made for this answer (Quart's, the fast lane's)
+                    headers.append(echoed)
+                else:
+                    message = {**message, "headers": [*headers, echoed]}
                 await send(message)
                 return
             await send(message)
             sent += len(message.get("body", b""))
 
-        self._metrics.in_progress.inc()
+        metrics = self._metrics
+        metrics.requests_in_progress += 1
         try:
             await self._app(scope, receive, observing_send)
         finally:
-            self._metrics.in_progress.dec()
+            metrics.requests_in_progress -= 1
             end_request(token)
             seconds = time.perf_counter() - in_flight.started
             method = scope["method"]
