@@ -14,6 +14,7 @@ from quart import Quart
 from domain.model import ConfigDocument, MacAddress
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
+from entrypoints.observability.correlation import CorrelationIdFilter
 from entrypoints.settings import Settings
 from tests.conftest import MAC
 from tests.fakes import InMemoryDeviceConfigRepository
@@ -35,6 +36,13 @@ def fast_app(settings: Settings) -> Quart:
 @pytest.fixture
 def quart_only(settings: Settings) -> Quart:
     return create_app(bootstrap(settings), fast_lane=False)
+
+
+def remove(configs_dir: Path) -> None:
+    """Take the configs directory away, as an unmounted share would."""
+    for file in configs_dir.iterdir():
+        file.unlink()
+    configs_dir.rmdir()
 
 
 def client(asgi: Any) -> httpx.AsyncClient:
@@ -143,9 +151,7 @@ async def test_health_answers_like_its_route(
     fast_app: Quart, quart_only: Quart, configs_dir: Path, method: str, storage: str
 ) -> None:
     if storage != "present":
-        for file in configs_dir.iterdir():
-            file.unlink()
-        configs_dir.rmdir()
+        remove(configs_dir)
         if storage == "not a directory":
             configs_dir.write_text("")
     headers = {"X-Request-ID": "probe-1"}
@@ -206,16 +212,14 @@ async def test_a_missing_config_is_read_once_and_answered_404(settings: Settings
 async def test_a_missing_directory_is_read_and_logged_once_per_request(
     fast_app: Quart, configs_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for file in configs_dir.iterdir():
-        file.unlink()
-    configs_dir.rmdir()
+    remove(configs_dir)
     with caplog.at_level(logging.ERROR):
         async with client(fast_app) as http:
             response = await http.get(f"/api/configs/{MAC}.json")
     assert response.status_code == 503
-    # The cause, where storage failed, and the answer's code: once each.
+    # The answer's code, once (the adapter logs a failing directory when health checks it).
     logged = [(r.name, r.levelname) for r in caplog.records if r.name != "iot_support.access"]
-    assert logged == [("adapters.filesystem", "ERROR"), ("entrypoints.http.errors", "ERROR")]
+    assert logged == [("entrypoints.http.errors", "ERROR")]
 
 
 @pytest.mark.parametrize(
@@ -288,3 +292,17 @@ async def test_a_repeated_header_is_read_as_the_route_reads_it(
         fast, route = await both(fast_app, quart_only, "GET", path, repeated)
         assert_same(fast, route)
         assert fast.headers["x-request-id"] == "first"
+
+
+async def test_every_line_logged_for_a_probe_carries_its_correlation_id(
+    fast_app: Quart, configs_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    remove(configs_dir)
+    caplog.handler.addFilter(CorrelationIdFilter())
+    with caplog.at_level(logging.INFO):
+        async with client(fast_app) as http:
+            response = await http.get("/api/health", headers={"X-Request-ID": "probe-9"})
+    assert response.status_code == 503
+    lines = [r for r in caplog.records if r.name != "httpx"]  # the test's own client
+    assert {r.levelname for r in lines} >= {"ERROR", "INFO"}  # the failure, the access line
+    assert {getattr(r, "correlation_id", None) for r in lines} == {"probe-9"}

@@ -206,3 +206,11 @@ def test_json_log_lines_carry_the_access_fields() -> None:
     assert line["correlation_id"] == "abc"
     assert (line["method"], line["route"], line["status"]) == ("GET", "/x", 200)
     assert line["level"] == "INFO"
+
+
+async def test_notifications_switched_off_are_told_apart_from_a_broker_that_is_down(
+    client: Client,
+) -> None:
+    samples = await scrape(client)
+    assert samples[("iot_mqtt_enabled", ())] == 0.0
+    assert samples[("iot_mqtt_connected", ())] == 0.0

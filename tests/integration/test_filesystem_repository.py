@@ -705,3 +705,22 @@ async def test_a_file_that_may_not_be_read_is_corrupt_not_a_storage_failure(
     assert caught.value.problem is FileProblem.UNREADABLE
     assert "permission denied" in caught.value.message
     await repository.check()  # the directory itself is fine: health stays healthy
+
+
+async def test_a_failing_storage_check_is_logged_once_per_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "configs"
+    repository = FilesystemDeviceConfigRepository(directory)
+    with caplog.at_level(logging.INFO, logger="adapters.filesystem"):
+        for _ in range(3):  # probes every few seconds while it is missing
+            with pytest.raises(StorageUnavailable):
+                await repository.check()
+        directory.mkdir()
+        for _ in range(3):
+            await repository.check()
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in logged] == ["ERROR", "INFO"]
+    assert "does not exist" in logged[0][1]
+    assert "No such file or directory" in logged[0][1]
+    assert logged[1][1] == f"the configs directory {directory} is usable again"

@@ -132,6 +132,7 @@ async def test_an_unreachable_broker_leaves_the_service_healthy(tmp_path: Path) 
         assert response.status_code == 200
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
         assert "iot_mqtt_connected 0.0" in metrics
+        assert "iot_mqtt_enabled 1.0" in metrics  # configured, and down: not the same as off
 
 
 async def test_updates_that_do_not_fit_the_queue_are_dropped_and_counted(tmp_path: Path) -> None:

@@ -78,12 +78,13 @@ def storage_unavailable(exc: OSError, action: str) -> StorageUnavailable:
 
 
 def check_directory(directory: Path) -> None:
-    """Raise `StorageUnavailable` unless the directory can be listed."""
+    """Raise `StorageUnavailable` (caused by the OSError) unless the directory can be listed.
+    Not logged here: health probes ask every few seconds, so the repository logs changes."""
     try:
         with os.scandir(directory) as entries:
             next(entries, None)
     except OSError as exc:
-        raise storage_unavailable(exc, f"checking {directory}") from exc
+        raise StorageUnavailable(failure_of(exc)) from exc
 
 
 def read(path: Path, mac_address: MacAddress, limit: int) -> tuple[bytes, os.stat_result]:

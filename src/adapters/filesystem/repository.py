@@ -9,6 +9,7 @@ whole) and `codec` (the stored form).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -21,7 +22,12 @@ from adapters.filesystem.listing import DirectoryListing
 from adapters.filesystem.locks import WriteLocks
 from adapters.filesystem.problems import FileProblem
 from adapters.filesystem.threads import BatchedThreads
-from domain.errors import CorruptDeviceConfig, DeviceConfigNotFound
+from domain.errors import (
+    CorruptDeviceConfig,
+    DeviceConfigNotFound,
+    StorageFailure,
+    StorageUnavailable,
+)
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -34,6 +40,8 @@ from domain.model import (
     WriteCondition,
 )
 from domain.ports import DeviceConfigRepository
+
+logger = logging.getLogger("adapters.filesystem")
 
 DEFAULT_STALE_TEMP_SECONDS = 15 * 60
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -81,6 +89,8 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         # missing or missing from a listing, so it holds at most one entry per stored config.
         self._valid_documents: dict[MacAddress, Signature] = {}
         self._check_task: asyncio.Future[None] | None = None
+        # What the last storage check found (None: usable), so only changes are logged.
+        self._check_state: StorageFailure | None = None
         self._listing_lock = asyncio.Lock()
         self._listings_started = 0
         self._latest_listing: tuple[int, ConfigListing | None] = (0, None)
@@ -151,7 +161,26 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         # probes arriving every few seconds must not use up the pool that requests need.
         if self._check_task is None or self._check_task.done():
             self._check_task = self._reads.run(self._check)
-        await asyncio.shield(self._check_task)
+        try:
+            await asyncio.shield(self._check_task)
+        except StorageUnavailable as failure:
+            self._checked(failure)
+            raise
+        self._checked(None)
+
+    def _checked(self, failure: StorageUnavailable | None) -> None:
+        """Log the storage's state when it changes, not once per probe."""
+        state = None if failure is None else failure.failure
+        if state == self._check_state:
+            return
+        self._check_state = state
+        if failure is None:
+            logger.info("the configs directory %s is usable again", self._directory)
+        else:
+            cause = f" ({failure.__cause__})" if failure.__cause__ else ""
+            logger.error(
+                "storage check of %s failed: %s%s", self._directory, failure.message, cause
+            )
 
     # The methods below run in a worker thread.
 

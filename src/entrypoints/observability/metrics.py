@@ -185,6 +185,12 @@ class NotifierCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats() if self._stats is not None else NothingDelivered()
+        # Without it, notifications switched off and a broker that is down look the same.
+        yield GaugeMetricFamily(
+            "iot_mqtt_enabled",
+            "1 when notifications are configured (MQTT_URL is set).",
+            value=int(self._stats is not None),
+        )
         yield GaugeMetricFamily(
             "iot_mqtt_connected",
             "1 while connected to the MQTT broker.",
