@@ -123,7 +123,8 @@ def warm_up_in_the_background(app: Quart) -> None:
 
     async def list_once() -> None:
         try:
-            await resolve(ListDeviceConfigs).execute()
+            listing = await resolve(ListDeviceConfigs).execute()
+            resolve(Metrics).listed(listing.skipped)
         except DomainError as error:
             logger.info("start-up listing skipped: %s", error.message)
 

@@ -196,6 +196,6 @@ def test_json_logs_one_object_per_line_with_access_fields(tmp_path: Path) -> Non
     put = next(line for line in access if line["method"] == "PUT")
     assert put["correlation_id"] == "json-1"
     assert put["status"] == 200
-    assert put["route"] == "/api/configs/<mac:mac_address>"
+    assert put["route"] == "/api/configs/{mac_address}"
     assert put["client"] == "127.0.0.1"
     assert "do-not-log-me" not in running.log()

@@ -355,8 +355,15 @@ async def test_list_skips_bad_files_and_counts_them_in_a_metric(
     assert [c["mac_address"] for c in body["configs"]] == [MAC]
     assert body["count"] == 1
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
-    assert 'iot_config_files_skipped_total{reason="invalid_json"} 1.0' in metrics
-    assert 'iot_config_files_skipped_total{reason="bad_name"} 1.0' in metrics
+    assert 'iot_config_files_skipped{reason="invalid_json"} 1.0' in metrics
+    assert 'iot_config_files_skipped{reason="bad_name"} 1.0' in metrics
+    # State, not events: listing again does not add to it, and a fixed file goes to 0.
+    assert (await client.get("/api/configs")).status_code == 200
+    (configs_dir / f"{OTHER_MAC}.json").write_text("{}")
+    assert (await client.get("/api/configs")).status_code == 200
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'iot_config_files_skipped{reason="invalid_json"} 0.0' in metrics
+    assert 'iot_config_files_skipped{reason="bad_name"} 1.0' in metrics
 
 
 # DELETE

@@ -225,8 +225,8 @@ async def test_a_missing_directory_is_read_and_logged_once_per_request(
 @pytest.mark.parametrize(
     ("path", "route", "operation"),
     [
-        (f"/api/configs/{MAC}.json", "/api/configs/<path:mac_address>.json", "download"),
-        (f"/api/configs/{MAC}", "/api/configs/<mac:mac_address>", "get"),
+        (f"/api/configs/{MAC}.json", "/api/configs/{mac_address}.json", "download"),
+        (f"/api/configs/{MAC}", "/api/configs/{mac_address}", "get"),
         ("/api/health", "/api/health", None),
     ],
 )

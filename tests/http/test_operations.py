@@ -40,8 +40,8 @@ def value(
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-CONFIG_ROUTE = "/api/configs/<mac:mac_address>"
-FILE_ROUTE = "/api/configs/<path:mac_address>.json"
+CONFIG_ROUTE = "/api/configs/{mac_address}"
+FILE_ROUTE = "/api/configs/{mac_address}.json"
 
 
 async def test_http_metrics_use_route_templates_and_move_with_requests(client: Client) -> None:
@@ -214,3 +214,35 @@ async def test_notifications_switched_off_are_told_apart_from_a_broker_that_is_d
     samples = await scrape(client)
     assert samples[("iot_mqtt_enabled", ())] == 0.0
     assert samples[("iot_mqtt_connected", ())] == 0.0
+
+
+async def test_broken_files_show_in_the_metrics_from_start_without_anyone_listing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "aa-bb-cc-dd-ee-01.json").write_text("[1, 2]")
+    app = create_app(bootstrap(Settings(configs_dir=tmp_path)))
+    async with app.test_app():
+        client = app.test_client()
+        for _ in range(200):  # the start-up listing runs in the background
+            samples = await scrape(client)
+            if ("iot_config_files_skipped", (("reason", "not_an_object"),)) in samples:
+                break
+            await asyncio.sleep(0.01)
+    assert value(samples, "iot_config_files_skipped", reason="not_an_object") == 1.0
+
+
+async def test_a_method_a_route_does_not_take_is_counted_under_that_route(client: Client) -> None:
+    assert (await client.post("/api/configs")).status_code == 405
+    assert (await client.put(f"/api/configs/{MAC}.json")).status_code == 405
+    assert (await client.post("/metrics")).status_code == 405
+    assert (await client.get("/api/nowhere")).status_code == 404
+    samples = await scrape(client)
+    for method, route in [
+        ("POST", "/api/configs"),
+        ("PUT", "/api/configs/{mac_address}.json"),
+        ("POST", "/metrics"),
+        ("GET", "<unmatched>"),
+    ]:
+        status = "404" if route == "<unmatched>" else "405"
+        labels = {"method": method, "route": route, "status": status}
+        assert value(samples, "http_requests_total", **labels) == 1.0, (method, route)

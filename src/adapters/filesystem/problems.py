@@ -7,7 +7,7 @@ import enum
 
 
 class FileProblem(enum.StrEnum):
-    """The value is a stable label for metrics (`iot_config_files_skipped_total{reason}`)."""
+    """The value is a stable label for metrics (`iot_config_files_skipped{reason}`)."""
 
     BAD_NAME = "bad_name"
     EMPTY = "empty"

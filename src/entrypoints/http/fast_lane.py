@@ -37,10 +37,15 @@ from entrypoints.http.routes import (
 from entrypoints.http.service_routes import HEALTH_ROUTE
 from entrypoints.observability.correlation import correlation_id, current_request, first_values
 from entrypoints.observability.metrics import Metrics
+from entrypoints.observability.observation import route_label
 
 # The routes' own path grammar (their converters' patterns), so both lanes read a path alike.
 FILE_PATH = re.compile(rf"/api/configs/({PathConverter.regex})\.json")
 CONFIG_PATH = re.compile(rf"/api/configs/({MacAddressConverter.regex})")
+
+# The routes' metric labels, as `name_routes` writes them for Quart.
+_FILE_LABEL = route_label(CONFIG_FILE_ROUTE)
+_CONFIG_LABEL = route_label(CONFIG_ROUTE)
 
 # A read: (MAC or "" as written in the path, request headers) -> its answer.
 Read = Callable[[str, dict[str, str]], Awaitable[Answer]]
@@ -97,10 +102,10 @@ class FastLane:
             return HEALTH_ROUTE, self._health, ""
         match = FILE_PATH.fullmatch(path)
         if match is not None:
-            return CONFIG_FILE_ROUTE, self._device_file, match[1]
+            return _FILE_LABEL, self._device_file, match[1]
         match = CONFIG_PATH.fullmatch(path)
         if match is not None:
-            return CONFIG_ROUTE, self._admin_config, match[1]
+            return _CONFIG_LABEL, self._admin_config, match[1]
         return None
 
     async def _device_file(self, mac_address: str, headers: dict[str, str]) -> Answer:

@@ -100,7 +100,7 @@ async def list_configs() -> Response:
     metrics = resolve(Metrics)
     with counted(metrics, "list"):
         listing = await resolve(ListDeviceConfigs).execute()
-    metrics.count_skipped(listing.skipped)
+    metrics.listed(listing.skipped)
     return respond(Answer(200, dict(JSON_TYPE), encoded_listing(listing)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import platform
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -40,7 +41,7 @@ class Metrics:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry = CollectorRegistry()
-        self._children: dict[tuple[Counter | Histogram, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[Counter | Gauge | Histogram, tuple[str, ...]], Any] = {}
         self.text = TextEncoder()
         registry.register(NotifierCollector(notifier_stats))
         ProcessCollector(registry=registry)
@@ -69,12 +70,14 @@ class Metrics:
             "Entries in the configs directory named like a config, counted at scrape time.",
             registry=registry,
         )
-        self.skipped = Counter(
-            "iot_config_files_skipped_total",
-            "Files left out of a listing, by reason (counted on every listing that skips them).",
+        self.skipped = Gauge(
+            "iot_config_files_skipped",
+            "Entries the latest listing left out, by reason: state, so an alert holds while "
+            "the files stay broken.",
             ["reason"],
             registry=registry,
         )
+        self._skipped_reasons: set[str] = set()
         self.storage_errors = Counter(
             "iot_storage_errors_total",
             "Requests that storage failed, by kind (directory_missing, disk_full, ...).",
@@ -124,9 +127,12 @@ class Metrics:
         """Count a storage failure (an operation's, a health check's, a scrape's count)."""
         self._child(self.storage_errors, kind).inc()
 
-    def count_skipped(self, skipped: Iterable[SkippedFile]) -> None:
-        for item in skipped:
-            self._child(self.skipped, item.problem).inc()
+    def listed(self, skipped: Iterable[SkippedFile]) -> None:
+        """Set the skipped-files gauge from a listing; a reason no longer seen goes to 0."""
+        now = collections.Counter(item.problem for item in skipped)
+        self._skipped_reasons |= now.keys()
+        for reason in self._skipped_reasons:
+            self._child(self.skipped, reason).set(now.get(reason, 0))
 
     def record_request(
         self, method: str, route: str, status: int, seconds: float, body_bytes: int
@@ -140,7 +146,7 @@ class Metrics:
         if body_bytes:
             self._child(self.response_bytes, method, route).inc(body_bytes)
 
-    def _child(self, family: Counter | Histogram, *labels: str) -> Any:
+    def _child(self, family: Counter | Gauge | Histogram, *labels: str) -> Any:
         """The series of `family` for these label values, looked up once: `labels()` checks and
         locks on every call, which was most of what metrics cost a device fetch. Label values
         are bounded (route templates, known methods, status codes), and so is this memo."""

@@ -7,11 +7,15 @@ shutdown's 503 are all counted and logged the same way, by this code alone.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from typing import Any
 
 from hypercorn.typing import Scope
 from quart import Quart, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Rule
 
 from entrypoints.observability.correlation import (
     REQUEST_ID_HEADER,
@@ -83,13 +87,32 @@ class ObservedRequests:
             )
 
 
+def route_label(rule: str) -> str:
+    """A Werkzeug rule as the OpenAPI document writes its path (`/api/configs/{mac_address}`):
+    what dashboards show, without the framework's converter names."""
+    return _CONVERTER.sub(r"{\1}", rule)
+
+
+_CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
 def name_routes(app: Quart) -> None:
-    """Label each request Quart routes with its route template (unmatched ones keep the
-    shared label)."""
+    """Label each request Quart routes with its route's template; a method the route does not
+    take (405) counts under that route too. Paths that match no route keep the shared label."""
 
     async def name_route() -> None:
         in_flight = current_request()
-        if in_flight is not None and request.url_rule is not None:
-            in_flight.route = request.url_rule.rule
+        if in_flight is None:
+            return
+        rule: Rule | None = request.url_rule
+        failure = request.routing_exception
+        if rule is None and isinstance(failure, MethodNotAllowed) and failure.valid_methods:
+            with contextlib.suppress(HTTPException):
+                adapter = app.create_url_adapter(request)
+                if adapter is not None:
+                    method = sorted(failure.valid_methods)[0]
+                    rule, _ = adapter.match(method=method, return_rule=True)
+        if rule is not None:
+            in_flight.route = route_label(rule.rule)
 
     app.before_request(name_route)
