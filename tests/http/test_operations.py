@@ -246,3 +246,12 @@ async def test_a_method_a_route_does_not_take_is_counted_under_that_route(client
         status = "404" if route == "<unmatched>" else "405"
         labels = {"method": method, "route": route, "status": status}
         assert value(samples, "http_requests_total", **labels) == 1.0, (method, route)
+
+
+async def test_counters_exist_at_zero_before_their_first_event(client: Client) -> None:
+    samples = await scrape(client)
+    for operation in ("list", "get", "download", "save", "patch", "delete"):
+        labels = (("operation", operation), ("status", "success"))
+        assert samples[("iot_config_operations_total", labels)] == 0.0
+    for kind in ("directory_missing", "disk_full", "read_only", "locked"):
+        assert samples[("iot_storage_errors_total", (("kind", kind),))] == 0.0

@@ -167,7 +167,16 @@ async def test_two_apps_keep_separate_metrics(settings: Settings) -> None:
     first, second = create_app(bootstrap(settings)), create_app(bootstrap(settings))
     await first.test_client().get(f"/api/configs/{MAC}")
     text = await (await second.test_client().get("/metrics")).get_data(as_text=True)
-    assert sample(text, "iot_config_operations_total", operation="get") is None
+    # No config is stored: the first app's get is counted as record_not_found, only there.
+    assert (
+        sample(text, "iot_config_operations_total", operation="get", status="record_not_found")
+        is None
+    )
+    first_text = await (await first.test_client().get("/metrics")).get_data(as_text=True)
+    counted = sample(
+        first_text, "iot_config_operations_total", operation="get", status="record_not_found"
+    )
+    assert counted == 1
 
 
 # Docs

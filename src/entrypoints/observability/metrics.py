@@ -20,9 +20,13 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from domain.errors import StorageFailure
 from domain.model import SkippedFile
 from entrypoints.observability.exposition import TextEncoder
 
+# The config operations the routes count (`http.errors.counted`): their success series and
+# every storage failure kind exist from the start at 0, so `rate()` over them is 0, not "no data".
+OPERATIONS = ("list", "get", "download", "save", "patch", "delete")
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Any other method (a client may send any token) is counted as OTHER, for the same reason.
@@ -117,6 +121,11 @@ class Metrics:
             ["method", "route"],
             registry=registry,
         )
+
+        for operation in OPERATIONS:
+            self._child(self.operations, operation, "success")
+        for failure in StorageFailure:
+            self._child(self.storage_errors, failure.value)
 
     def operation_done(self, name: str, seconds: float, outcome: str) -> None:
         """Count a config operation under its outcome (`success`, or its error code)."""
