@@ -31,18 +31,8 @@ from entrypoints.docs.contract import (
     PREVIOUS_COMPONENTS,
     REQUEST_HEADERS,
 )
+from entrypoints.http import schemas
 from entrypoints.http.route_docs import documented
-from entrypoints.http.schemas import (
-    DeviceConfigFileOut,
-    DeviceConfigIn,
-    DeviceConfigListOut,
-    DeviceConfigOut,
-    DeviceConfigPatchIn,
-    DeviceConfigSummaryOut,
-    ErrorOut,
-    HealthOut,
-    UnhealthyOut,
-)
 
 _STRING = {"type": "string"}
 
@@ -185,15 +175,15 @@ def _ref(component: str) -> dict[str, str]:
 
 # Every model a route documents, and the models they nest.
 MODELS = (
-    DeviceConfigFileOut,
-    DeviceConfigIn,
-    DeviceConfigListOut,
-    DeviceConfigOut,
-    DeviceConfigPatchIn,
-    DeviceConfigSummaryOut,
-    ErrorOut,
-    HealthOut,
-    UnhealthyOut,
+    schemas.DeviceConfigFileOut,
+    schemas.DeviceConfigIn,
+    schemas.DeviceConfigListOut,
+    schemas.DeviceConfigOut,
+    schemas.DeviceConfigPatchIn,
+    schemas.DeviceConfigSummaryOut,
+    schemas.ErrorOut,
+    schemas.HealthOut,
+    schemas.UnhealthyOut,
 )
 
 
