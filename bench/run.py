@@ -3,10 +3,14 @@
 For each size N it generates N configs with ../shared/bench/gen_configs.py, starts the real
 `iot-support`, a bare Quart app (the framework floor) and nginx on loopback, drives each scenario
 with wrk from a separate process, and reads each server's CPU time from /proc/<pid>/stat before
-and after. It prints a Markdown table and writes it, with a chart, to bench/results/.
+and after. It prints a Markdown table and a verdict per target, and writes them with the raw
+figures and a chart to a scratch directory; `--refresh` writes them to bench/results/ instead,
+the committed results (do that only with a full run on a quiet machine).
 
     python bench/run.py [--sizes 200,2000,20000] [--seconds 3] [--repeat 3] [--connections 16]
-    python bench/run.py --only "device fetch,health"   # a quick look: prints, writes nothing
+    python bench/run.py --sizes 200 --seconds 1 --repeat 1   # a quick look
+    python bench/run.py --only "device fetch,health"          # some scenarios (and the floors)
+    python bench/run.py --refresh                             # refresh the committed results
 """
 
 from __future__ import annotations
@@ -374,15 +378,10 @@ def markdown(reports: list[SizeReport], load: Load) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in report.results:
-            low, high = TARGETS.get(r.scenario, (None, None))
-            target = high if report.size >= 20_000 else low
+            target = target_ratio(report, r.scenario)
             if r.scenario in report.storage_ms:
-                # "3x the floor plus the fsyncs": the fsyncs and the rest of the storage work,
-                # measured without HTTP in the same run.
                 storage = report.storage_ms[r.scenario]
-                target_text = (
-                    f"<= {(3 * floor + storage) / floor:.2f}x (3x + storage {storage:.2f} ms)"
-                )
+                target_text = f"<= {target:.2f}x (3x + storage {storage:.2f} ms)"
             else:
                 target_text = f"<= {target:g}x" if target else ""
             lines.append(
@@ -391,6 +390,36 @@ def markdown(reports: list[SizeReport], load: Load) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def target_ratio(report: SizeReport, scenario: str) -> float | None:
+    """The scenario's target as a ratio to this run's floor; None when it has none."""
+    floor = report.get("floor (bare Quart)").cpu_ms_per_request
+    if scenario in report.storage_ms:
+        # "3x the floor plus the fsyncs": the fsyncs and the rest of the storage work,
+        # measured without HTTP in the same run.
+        return (3 * floor + report.storage_ms[scenario]) / floor
+    low, high = TARGETS.get(scenario, (None, None))
+    return high if report.size >= 20_000 else low
+
+
+def verdicts(reports: list[SizeReport]) -> list[str]:
+    """One line per scenario with a target: its ratio to the floor, and met or missed."""
+    lines = []
+    for report in reports:
+        floor = report.get("floor (bare Quart)").cpu_ms_per_request
+        for r in report.results:
+            target = target_ratio(report, r.scenario)
+            if target is None:
+                continue
+            ratio = r.cpu_ms_per_request / floor
+            verdict = "met" if ratio <= target and not r.errors else "MISSED"
+            errors = f", {r.errors} errors" if r.errors else ""
+            lines.append(
+                f"{verdict:>6}  {report.size} configs, {r.scenario}: {ratio:.2f}x the floor "
+                f"(target <= {target:.2f}x){errors}"
+            )
+    return lines
 
 
 def chart(reports: list[SizeReport], path: Path) -> None:
@@ -431,8 +460,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--only", help="comma-separated scenarios; prints only, writes nothing")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "iot-support-bench",
+        help="where the results go (default: a scratch directory)",
+    )
+    parser.add_argument(
+        "--refresh", action="store_true", help="write to bench/results/, the committed results"
+    )
+    parser.add_argument("--only", help="comma-separated scenarios (the floors are always run)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     load = Load(args.seconds, args.connections, args.repeat)
@@ -459,12 +496,12 @@ def main() -> None:
         print(f"{size} configs", flush=True)
         reports.append(bench_size(size, load, body, only))
     body.unlink()
-    if only is not None:
-        return
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = HERE / "results" if args.refresh else args.out
+    out.mkdir(parents=True, exist_ok=True)
     table = markdown(reports, load)
-    (args.out / "results.md").write_text(table)
-    (args.out / "results.json").write_text(
+    verdict = "\n".join(["Verdicts (CPU per request against the targets):", *verdicts(reports)])
+    (out / "results.md").write_text(f"{table}\n{verdict}\n")
+    (out / "results.json").write_text(
         json.dumps(
             [
                 {**r.__dict__, "cpu_ms_per_request": r.cpu_ms_per_request}
@@ -474,9 +511,11 @@ def main() -> None:
             indent=1,
         )
     )
-    chart(reports, args.out / "cpu_per_request.png")
+    chart(reports, out / "cpu_per_request.png")
     print()
     print(table)
+    print(verdict)
+    print(f"\nwritten to {out}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
             c.mac_address: self._stored(c) for c in configs
         }
         self.failure: StorageFailure | None = None
+        # Set to make only writes fail (a full disk): reads go on.
+        self.write_failure: StorageFailure | None = None
 
     @staticmethod
     def _stored(config: DeviceConfig) -> StoredConfig:
@@ -99,12 +101,13 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         if self.configs.pop(mac_address, None) is None:
             raise DeviceConfigNotFound(str(mac_address))
 
-    async def count(self) -> int:
-        self._available()
-        return len(self.configs)
-
     async def check(self) -> None:
         self._available()
+
+    async def check_writes(self) -> None:
+        self._available()
+        if self.write_failure is not None:
+            raise StorageUnavailable(self.write_failure)
 
 
 class RecordingNotifier(Notifier):

@@ -85,12 +85,14 @@ class DeviceConfigRepository(Protocol):
         """
         ...
 
-    async def count(self) -> int:
-        """Return how many entries are named like a config, without reading them."""
+    async def check(self) -> None:
+        """Return when the storage can be read; raise `StorageUnavailable` saying why not."""
         ...
 
-    async def check(self) -> None:
-        """Return when the storage can be used; raise `StorageUnavailable` saying why not."""
+    async def check_writes(self) -> None:
+        """Return when the storage took the latest write (a save, or a probe write made when
+        there was none lately); raise `StorageUnavailable` saying why it did not. Cheap to
+        call often: the adapter decides how often it actually writes to find out."""
         ...
 
 

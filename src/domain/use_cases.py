@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from domain.errors import StorageUnavailable
@@ -94,17 +95,24 @@ class DeleteDeviceConfig(_RepositoryUseCase):
         await self._repository.delete(mac_address, condition=condition)
 
 
-class CountDeviceConfigs(_RepositoryUseCase):
-    async def execute(self) -> int:
-        return await self._repository.count()
-
-
 class CheckStorage(_RepositoryUseCase):
     """Tell whether configs can be listed right now (the health probe); never raises for it."""
 
     async def execute(self) -> StorageStatus:
-        try:
-            await self._repository.check()
-        except StorageUnavailable as problem:
-            return StorageStatus(problem)
-        return StorageStatus()
+        return await _status_of(self._repository.check())
+
+
+class CheckWrites(_RepositoryUseCase):
+    """Tell whether storage takes writes (the health body, a gauge); never raises for it. A
+    replica that can read but not write still serves devices, so this is reported, not fatal."""
+
+    async def execute(self) -> StorageStatus:
+        return await _status_of(self._repository.check_writes())
+
+
+async def _status_of(check: Awaitable[None]) -> StorageStatus:
+    try:
+        await check
+    except StorageUnavailable as problem:
+        return StorageStatus(problem)
+    return StorageStatus()

@@ -13,7 +13,7 @@ from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
 from domain.errors import DomainError
-from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
+from domain.use_cases import GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
 from entrypoints.background import BackgroundServices
 from entrypoints.docs import swagger
 from entrypoints.docs.openapi import ServiceOpenAPIProvider
@@ -24,6 +24,7 @@ from entrypoints.http.fast_lane import FastLane
 from entrypoints.http.large_json import favour_the_event_loop
 from entrypoints.http.responses import register_error_handlers
 from entrypoints.http.send_deadline import SendDeadline
+from entrypoints.http.storage_checks import StorageChecks
 from entrypoints.observability.correlation import REQUEST_ID_HEADER
 from entrypoints.observability.metrics import Metrics
 from entrypoints.observability.observation import ObservedRequests, name_routes
@@ -101,8 +102,7 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
             served,
             fetch=container.resolve(GetConfigDocument),
             get=container.resolve(GetDeviceConfig),
-            check=container.resolve(CheckStorage),
-            health_timeout=settings.health_timeout_seconds,
+            storage=container.resolve(StorageChecks),
             metrics=counters,
         )
     app.asgi_app = ObservedRequests(  # type: ignore[method-assign]
@@ -123,8 +123,7 @@ def warm_up_in_the_background(app: Quart) -> None:
 
     async def list_once() -> None:
         try:
-            listing = await resolve(ListDeviceConfigs).execute()
-            resolve(Metrics).listed(listing.skipped)
+            await resolve(ListDeviceConfigs).execute()
         except DomainError as error:
             logger.info("start-up listing skipped: %s", error.message)
 

@@ -8,13 +8,13 @@ import socket
 import attrs
 import punq
 
-from adapters.filesystem import FilesystemDeviceConfigRepository
+from adapters.filesystem import SKIP_REASONS, FilesystemDeviceConfigRepository
 from adapters.mqtt_notifier import MqttNotifier, MqttOptions
 from adapters.silent_notifier import SilentNotifier
 from domain.ports import DeviceConfigRepository, Notifier
 from domain.use_cases import (
     CheckStorage,
-    CountDeviceConfigs,
+    CheckWrites,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetDeviceConfig,
@@ -23,13 +23,14 @@ from domain.use_cases import (
     SaveDeviceConfig,
 )
 from entrypoints.background import Background, BackgroundServices
+from entrypoints.http.storage_checks import StorageChecks
 from entrypoints.observability.metrics import Metrics
 from entrypoints.settings import MqttSettings, Settings
 from entrypoints.version import service_version
 
 USE_CASES = (
     CheckStorage,
-    CountDeviceConfigs,
+    CheckWrites,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetDeviceConfig,
@@ -65,10 +66,12 @@ def bootstrap(
     for use_case in USE_CASES:
         # Use cases hold nothing but their ports: one instance each serves every request.
         container.register(use_case, scope=punq.Scope.singleton)
+    container.register(StorageChecks, scope=punq.Scope.singleton)
     background = (notifier,) if isinstance(notifier, Background) else ()
     container.register(BackgroundServices, instance=BackgroundServices(background))
     stats = getattr(notifier, "stats", None)
-    container.register(Metrics, instance=Metrics(service_version(), stats))
+    metrics = Metrics(service_version(), stats, skip_reasons=SKIP_REASONS)
+    container.register(Metrics, instance=metrics)
     return container
 
 

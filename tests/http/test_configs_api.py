@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -333,12 +334,13 @@ async def test_list_is_sorted_with_count_and_summaries(client: Client) -> None:
             {"mac_address": MAC, "device_name": "b", "device_entity_id": None, "enable_ota": None},
         ],
         "count": 2,
+        "skipped": [],
     }
 
 
 async def test_list_of_empty_directory_is_empty(client: Client) -> None:
     response = await client.get("/api/configs")
-    assert await response.get_json() == {"configs": [], "count": 0}
+    assert await response.get_json() == {"configs": [], "count": 0, "skipped": []}
 
 
 async def test_list_skips_bad_files_and_counts_them_in_a_metric(
@@ -354,16 +356,35 @@ async def test_list_skips_bad_files_and_counts_them_in_a_metric(
     body = await response.get_json()
     assert [c["mac_address"] for c in body["configs"]] == [MAC]
     assert body["count"] == 1
+    assert [(item["name"], item["problem"]) for item in body["skipped"]] == [
+        (f"{OTHER_MAC}.json", "invalid_json"),
+        ("README.txt", "bad_name"),
+    ]
+    assert body["skipped"][0]["reason"].startswith("the file is not valid JSON")
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    # The count is the list's count, not the number of files named like a config.
+    assert "iot_config_files_count 1.0" in metrics
     assert 'iot_config_files_skipped{reason="invalid_json"} 1.0' in metrics
     assert 'iot_config_files_skipped{reason="bad_name"} 1.0' in metrics
-    # State, not events: listing again does not add to it, and a fixed file goes to 0.
-    assert (await client.get("/api/configs")).status_code == 200
+    # State, not events: scraping again does not add to it, and a fixed file goes to 0.
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'iot_config_files_skipped{reason="invalid_json"} 1.0' in metrics
     (configs_dir / f"{OTHER_MAC}.json").write_text("{}")
     assert (await client.get("/api/configs")).status_code == 200
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
     assert 'iot_config_files_skipped{reason="invalid_json"} 0.0' in metrics
     assert 'iot_config_files_skipped{reason="bad_name"} 1.0' in metrics
+    assert "iot_config_files_count 2.0" in metrics
+
+
+async def test_a_file_name_that_is_not_utf8_is_listed_escaped(
+    client: Client, configs_dir: Path
+) -> None:
+    (configs_dir / os.fsdecode(b"caf\xe9.json")).write_bytes(b"{}")
+    body = await (await client.get("/api/configs")).get_json()
+    assert [(item["name"], item["problem"]) for item in body["skipped"]] == [
+        ("caf\\xe9.json", "bad_name")
+    ]
 
 
 # DELETE

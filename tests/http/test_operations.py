@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import shutil
 import threading
 from pathlib import Path
@@ -91,12 +92,20 @@ async def test_unknown_methods_share_one_method_label(client: Client) -> None:
 async def test_304s_and_storage_errors_are_counted(client: Client, configs_dir: Path) -> None:
     etag = (await client.put(f"/api/configs/{MAC}", json={"content": {}})).headers["ETag"]
     await client.get(f"/api/configs/{MAC}.json", headers={"If-None-Match": etag})
+    before = await scrape(client)
+    assert value(before, "iot_storage_readable") == 1
+    assert value(before, "iot_config_files_count") == 1
     shutil.rmtree(configs_dir)
     await client.get("/api/configs")
-    await client.get("/api/health")
-    samples = await scrape(client)
+    await client.get(f"/api/configs/{MAC}.json")
+    for _ in range(3):
+        await client.get("/api/health")
+        samples = await scrape(client)
     assert value(samples, "iot_config_not_modified_total", route=FILE_ROUTE) == 1
-    assert value(samples, "iot_storage_errors_total", kind="directory_missing") >= 2
+    # The two operations, not the probes and scrapes: those show as state instead.
+    assert value(samples, "iot_storage_errors_total", kind="directory_missing") == 2
+    assert value(samples, "iot_storage_readable") == 0
+    assert math.isnan(value(samples, "iot_config_files_count"))
 
 
 async def test_build_info_names_version_and_python(client: Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from domain.errors import StorageFailure
 from domain.model import ConfigListing
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
+from entrypoints.http import storage_checks
 from entrypoints.settings import Settings
 from tests.conftest import MAC
 from tests.fakes import InMemoryDeviceConfigRepository
@@ -42,7 +44,54 @@ def sample(metrics_text: str, name: str, **labels: str) -> float | None:
 async def test_health_is_200_healthy(client: Client) -> None:
     response = await client.get("/api/health")
     assert response.status_code == 200
-    assert await response.get_json() == {"status": "healthy"}
+    assert await response.get_json() == {
+        "status": "healthy",
+        "writes": {"status": "ok", "reason": None, "message": None},
+    }
+
+
+async def test_health_stays_200_while_writes_fail_and_says_so(tmp_path: Path) -> None:
+    repository = InMemoryDeviceConfigRepository()
+    repository.write_failure = StorageFailure.READ_ONLY
+    app = create_app(bootstrap(Settings(configs_dir=tmp_path), repository=repository))
+    client = app.test_client()
+    response = await client.get("/api/health")
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["status"] == "healthy"
+    assert body["writes"] == {
+        "status": "failing",
+        "reason": "read_only",
+        "message": "Config storage is unavailable: the configs filesystem is read-only.",
+    }
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert sample(metrics, "iot_storage_writable") == 0
+    assert sample(metrics, "iot_storage_readable") == 1
+    repository.write_failure = None
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert sample(metrics, "iot_storage_writable") == 1
+
+
+class HangingWrites(InMemoryDeviceConfigRepository):
+    async def check_writes(self) -> None:
+        await asyncio.sleep(3600)
+
+
+async def test_a_write_check_that_hangs_is_reported_as_failing_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(configs_dir=tmp_path, health_timeout_seconds=0.05)
+    app = create_app(bootstrap(settings, repository=HangingWrites()))
+    client = app.test_client()
+    response = await client.get("/api/health")
+    assert response.status_code == 200
+    assert (await response.get_json())["writes"] == {
+        "status": "failing",
+        "reason": "timeout",
+        "message": "The write check did not finish within 0.05 s.",
+    }
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert sample(metrics, "iot_storage_writable") == 0
 
 
 async def test_health_turns_503_while_the_directory_is_missing_and_recovers(
@@ -141,6 +190,12 @@ async def test_metrics_count_operations_and_files(client: Client) -> None:
     assert sample(text, "process_cpu_seconds_total") is not None
 
 
+@pytest.fixture
+def every_scrape_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_checks, "LISTING_MAX_AGE_SECONDS", 0)
+
+
+@pytest.mark.usefixtures("every_scrape_lists")
 async def test_files_count_follows_changes_made_by_other_tools(
     client: Client, configs_dir: Path
 ) -> None:
@@ -148,6 +203,21 @@ async def test_files_count_follows_changes_made_by_other_tools(
     text = await (await client.get("/metrics")).get_data(as_text=True)
     assert sample(text, "iot_config_files_count") == 1
     (configs_dir / f"{MAC}.json").unlink()
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert sample(text, "iot_config_files_count") == 0
+
+
+async def test_scrapes_in_quick_succession_share_a_listing_and_a_list_refreshes_it(
+    client: Client, configs_dir: Path
+) -> None:
+    (configs_dir / f"{MAC}.json").write_text("{}")
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert sample(text, "iot_config_files_count") == 1
+    (configs_dir / f"{MAC}.json").unlink()
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    # Within LISTING_MAX_AGE_SECONDS of the last listing: that listing stands.
+    assert sample(text, "iot_config_files_count") == 1
+    assert (await client.get("/api/configs")).status_code == 200
     text = await (await client.get("/metrics")).get_data(as_text=True)
     assert sample(text, "iot_config_files_count") == 0
 

@@ -140,7 +140,6 @@ async def test_files_not_named_like_a_config_are_skipped(
     listing = await repository.list_summaries()
     assert listing.summaries == ()
     assert [(s.name, s.problem) for s in listing.skipped] == [(name, FileProblem.BAD_NAME)]
-    assert await repository.count() == 0
 
 
 async def test_hidden_files_such_as_temp_files_are_ignored_silently(
@@ -253,8 +252,8 @@ async def test_missing_directory_makes_every_call_storage_unavailable(tmp_path: 
         repository.get_document(A),
         repository.save(DeviceConfig(A, {}), overwrite=True),
         repository.delete(A),
-        repository.count(),
         repository.check(),
+        repository.check_writes(),
     ]
     for call in calls:
         with pytest.raises(StorageUnavailable) as caught:
@@ -533,18 +532,6 @@ async def test_files_changed_in_the_last_seconds_are_always_read_again(
     reads = names_read(repository, monkeypatch)
     await repository.list_summaries()
     assert reads == [str(A)]
-
-
-@pytest.mark.usefixtures("settled_at_once")
-async def test_count_follows_creates_and_deletes(tmp_path: Path) -> None:
-    repository = FilesystemDeviceConfigRepository(tmp_path)
-    assert await repository.count() == 0
-    await repository.save(DeviceConfig(A, {}))
-    assert await repository.count() == 1
-    (tmp_path / f"{B}.json").write_text("{}")
-    assert await repository.count() == 2
-    await repository.delete(A)
-    assert await repository.count() == 1
 
 
 @pytest.mark.usefixtures("settled_at_once")

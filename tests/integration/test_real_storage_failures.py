@@ -162,3 +162,28 @@ async def test_replaced_directory_is_used_from_the_next_request(tmp_path: Path) 
 
     assert (directory / f"{A}.json").exists()
     assert (tmp_path / "configs.old" / f"{A}.json").read_text() == '{\n  "old": true\n}\n'
+
+
+async def test_a_full_disk_keeps_health_200_and_says_writes_fail_until_a_save_works(
+    small_tmpfs: Path,
+) -> None:
+    configs = small_tmpfs / "configs"
+    configs.mkdir()
+    app = create_app(bootstrap(Settings(configs_dir=configs)))
+    client = app.test_client()
+    fill(small_tmpfs)
+    health = await client.get("/api/health")
+    assert health.status_code == 200  # devices keep reading
+    writes = (await health.get_json())["writes"]
+    assert (writes["status"], writes["reason"]) == ("failing", "disk_full")
+    assert "full" in writes["message"]
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "iot_storage_writable 0.0" in metrics
+    assert entries(configs) == []  # the probe left nothing behind
+
+    (small_tmpfs / "filler.bin").unlink()
+    # Within the probe interval the last outcome stands; the next save that works clears it.
+    assert (await (await client.get("/api/health")).get_json())["writes"]["status"] == "failing"
+    assert (await client.put(f"/api/configs/{A}", json={"content": {}})).status_code == 200
+    writes = (await (await client.get("/api/health")).get_json())["writes"]
+    assert writes == {"status": "ok", "reason": None, "message": None}

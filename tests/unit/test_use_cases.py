@@ -12,7 +12,7 @@ from domain.errors import (
 from domain.model import DeviceConfig, MacAddress, WriteCondition
 from domain.use_cases import (
     CheckStorage,
-    CountDeviceConfigs,
+    CheckWrites,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetDeviceConfig,
@@ -94,9 +94,14 @@ async def test_delete_unknown_device_raises_not_found() -> None:
         await DeleteDeviceConfig(InMemoryDeviceConfigRepository()).execute(A)
 
 
-async def test_count_counts_configs() -> None:
-    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {}), DeviceConfig(B, {}))
-    assert await CountDeviceConfigs(repository).execute() == 2
+async def test_check_writes_reports_failing_writes_while_reads_work() -> None:
+    repository = InMemoryDeviceConfigRepository(DeviceConfig(A, {}))
+    assert (await CheckWrites(repository).execute()).problem is None
+    repository.write_failure = StorageFailure.DISK_FULL
+    problem = (await CheckWrites(repository).execute()).problem
+    assert problem is not None
+    assert problem.failure is StorageFailure.DISK_FULL
+    assert (await CheckStorage(repository).execute()).problem is None
 
 
 async def test_check_storage_reports_healthy_storage() -> None:

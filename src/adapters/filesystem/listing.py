@@ -1,8 +1,8 @@
-"""The directory as a whole: listing summaries, counting configs, sweeping crash debris.
+"""The directory as a whole: listing summaries, sweeping crash debris.
 
-Each scan looks at the directory itself; what is kept between scans (summaries, the count) is
-reused only while an entry's stat signature is unchanged and settled (see files.signature), so
-changes by other replicas or tools show on the next scan. Runs on worker threads.
+Each scan looks at the directory itself; the summaries kept between scans are reused only while
+an entry's stat signature is unchanged and settled (see files.signature), so changes by other
+replicas or tools show on the next scan. Runs on worker threads.
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ from domain.model import ConfigListing, DeviceConfigSummary, MacAddress, Skipped
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.json")
-# What mkstemp makes of prefix ".<mac>.json." and files.TEMP_SUFFIX.
-TEMP_NAME = re.compile(r"\.[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.json\.[A-Za-z0-9_]+\.tmp")
+# What mkstemp makes of prefix ".<mac>.json." (a save) or writes.PROBE_PREFIX, and TEMP_SUFFIX.
+TEMP_NAME = re.compile(
+    r"\.(?:[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.json|write-probe)\.[A-Za-z0-9_]+\.tmp"
+)
 BAD_NAME = "the name is not <mac>.json"
 
 # Reads one config for the listing: its summary and the signature of the bytes it came from.
@@ -53,7 +55,6 @@ class DirectoryListing:
         self._stale_temp_seconds = stale_temp_seconds
         self._cache: dict[str, tuple[Signature, Outcome]] = {}
         self._last: ConfigListing | None = None
-        self._count: tuple[Signature, int] = (NO_SIGNATURE, 0)
         self._warned: dict[str, str] = {}
         self._warned_lock = threading.Lock()
 
@@ -100,21 +101,6 @@ class DirectoryListing:
     def holds(self, name: str) -> bool:
         """Whether the last scan saw an entry of this name."""
         return name in self._cache
-
-    def count(self) -> int:
-        """Entries named like a config. Any create, delete or rename in the directory changes
-        its signature, so an unchanged (and settled) directory keeps the last count."""
-        try:
-            info = os.stat(self._directory)
-        except OSError as exc:
-            raise storage_unavailable(exc, f"checking {self._directory}") from exc
-        current = signature(info)
-        cached_signature, count = self._count
-        if current == cached_signature and settled(info, time.time_ns()):
-            return count
-        count = sum(1 for entry in self._scan_entries() if CONFIG_NAME.fullmatch(entry.name))
-        self._count = (current, count)
-        return count
 
     def sweep_stale_temp_files(self) -> int:
         """Remove temp files that a crashed writer left behind; return how many were removed."""

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from adapters.filesystem import files
@@ -22,6 +23,7 @@ from adapters.filesystem.listing import DirectoryListing
 from adapters.filesystem.locks import WriteLocks
 from adapters.filesystem.problems import FileProblem
 from adapters.filesystem.threads import BatchedThreads
+from adapters.filesystem.writes import DEFAULT_WRITE_PROBE_SECONDS, WriteWatch
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigNotFound,
@@ -63,7 +65,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     fsynced and then renamed over the target (or hard-linked, for create-only saves), so a
     reader sees the old file or the new one and never a partial one. Every call looks at the
     directory or file itself; what is remembered between calls (listing summaries, validated
-    documents, the count) is reused only while the stat signature is unchanged and settled, so
+    documents) is reused only while the stat signature is unchanged and settled, so
     changes by other replicas or tools show at once.
     """
 
@@ -74,6 +76,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         stale_temp_seconds: float = DEFAULT_STALE_TEMP_SECONDS,
         lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+        write_probe_seconds: float = DEFAULT_WRITE_PROBE_SECONDS,
     ) -> None:
         self._directory = directory
         self._max_file_bytes = max_file_bytes
@@ -84,6 +87,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         # most WRITE_BATCH at a time (see there). Listings keep a thread hop each.
         self._reads = BatchedThreads(name="config-reads")
         self._writes = BatchedThreads(name="config-writes", max_batch=WRITE_BATCH)
+        self._write_watch = WriteWatch(directory, self._writes.run, write_probe_seconds)
         # Configs whose file, at this signature, was checked to hold a JSON object: a device
         # fetch of one costs a read, not a parse. Forgotten when the config is deleted, found
         # missing or missing from a listing, so it holds at most one entry per stored config.
@@ -153,8 +157,8 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     ) -> None:
         await self._writes.run(self._delete, mac_address, condition)
 
-    async def count(self) -> int:
-        return await self._reads.run(self._listing.count)
+    async def check_writes(self) -> None:
+        await self._write_watch.check()
 
     async def check(self) -> None:
         # One check at a time: on a hung filesystem each check blocks a worker thread, and
@@ -250,7 +254,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         # Encoded here, off the event loop: a large config takes milliseconds to format.
         body = encode_content(config, self._max_file_bytes)
         mac_address = config.mac_address
-        with self._locks.held(mac_address):
+        with self._writing(mac_address):
             if condition != ANY_STATE:
                 condition.check(mac_address, self._current(mac_address))
             return self._write(mac_address, body, overwrite)
@@ -261,19 +265,25 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         change: Callable[[DeviceConfig], DeviceConfig],
         condition: WriteCondition,
     ) -> StoredConfig:
-        with self._locks.held(mac_address):
+        with self._writing(mac_address):
             document, content, _ = self._load(mac_address)
             condition.check(mac_address, document)
             config = change(DeviceConfig(mac_address, content))
             body = encode_content(config, self._max_file_bytes)
             return StoredConfig(config, self._write(mac_address, body, overwrite=True))
 
+    @contextmanager
+    def _writing(self, mac_address: MacAddress) -> Iterator[None]:
+        """Hold the config's write lock; how the write inside ends tells the write watch."""
+        with self._write_watch.watching(), self._locks.held(mac_address):
+            yield
+
     def _write(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> ConfigDocument:
         modified_at = files.write_atomically(self._path(mac_address), mac_address, body, overwrite)
         return ConfigDocument(mac_address, body, modified_at)
 
     def _delete(self, mac_address: MacAddress, condition: WriteCondition) -> None:
-        with self._locks.held(mac_address):
+        with self._writing(mac_address):
             if condition != ANY_STATE:
                 condition.check(mac_address, self._current(mac_address))
             try:

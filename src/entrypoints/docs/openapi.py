@@ -25,6 +25,7 @@ from werkzeug.routing import Rule
 
 from domain.model import MAC_ADDRESS_PATTERN
 from entrypoints.docs.contract import (
+    ADDED_FIELDS,
     CONTRACT_COMPONENTS,
     ERRORS,
     HEADERS,
@@ -44,6 +45,9 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         document["components"]["schemas"] = {
             CONTRACT_COMPONENTS.get(name, name): schema for name, schema in schemas.items()
         }
+        for name, fields in ADDED_FIELDS.items():
+            for field in fields:
+                document["components"]["schemas"][name]["properties"][field].pop("default")
         named: dict[str, Any] = _renamed(document)
         return named
 

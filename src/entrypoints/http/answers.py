@@ -1,21 +1,19 @@
-"""What the reads both lanes serve answer: a device file, an admin get, a health probe; and a
-config answer (admin get, save). The Quart routes and the fast lane each call these, so a read
-is parsed, counted and answered by this code alone, success or error (errors are raised, and
-each lane answers them through `errors.failed`)."""
+"""What the reads both lanes serve answer: a device file, an admin get (and health, in
+storage_checks.py); and a config answer (admin get, save). The Quart routes and the fast lane
+each call these, so a read is parsed, counted and answered by this code alone, success or error
+(errors are raised, and each lane answers them through `errors.failed`)."""
 
 from __future__ import annotations
-
-import asyncio
 
 import msgspec
 
 from domain.model import ConfigDocument, MacAddress, StoredConfig
-from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
-from entrypoints.http.answer import JSON_TYPE, Answer, error
+from domain.use_cases import GetConfigDocument, GetDeviceConfig
+from entrypoints.http.answer import JSON_TYPE, Answer
 from entrypoints.http.conditional import Conditions, device_file_headers, unchanged, validators
 from entrypoints.http.errors import counted
 from entrypoints.http.large_json import off_the_loop
-from entrypoints.http.schemas import DeviceConfigOut, HealthOut
+from entrypoints.http.schemas import DeviceConfigOut
 from entrypoints.observability.metrics import Metrics
 
 
@@ -56,27 +54,3 @@ def _config_body(stored: StoredConfig) -> bytes:
 def not_modified(document: ConfigDocument) -> Answer:
     # The device file's headers: a 304 updates what the client holds, the file.
     return Answer(304, device_file_headers(document))
-
-
-HEALTHY = msgspec.json.encode(HealthOut(status="healthy"))
-
-
-async def health(
-    check: CheckStorage, bound_seconds: float, metrics: Metrics, correlation_id: str
-) -> Answer:
-    """`GET /api/health`: 200, or 503 with the reason; never later than `bound_seconds`."""
-    try:
-        async with asyncio.timeout(bound_seconds):  # no extra task per probe, unlike wait_for
-            status = await check.execute()
-    except TimeoutError:
-        message = f"The storage check did not finish within {bound_seconds:g} s."
-        return _unhealthy("timeout", message, correlation_id)
-    if status.problem is None:
-        return Answer(200, dict(JSON_TYPE), HEALTHY)
-    metrics.storage_failed(status.problem.failure.value)
-    return _unhealthy(status.problem.failure.value, status.problem.message, correlation_id)
-
-
-def _unhealthy(reason: str, message: str, correlation_id: str) -> Answer:
-    extra = {"status": "unhealthy", "reason": reason}
-    return error(503, "STORAGE_UNAVAILABLE", message, correlation_id, extra=extra)

@@ -24,9 +24,9 @@ from typing import Any
 from hypercorn.typing import HTTPScope, Scope
 from werkzeug.routing import PathConverter
 
-from domain.use_cases import CheckStorage, GetConfigDocument, GetDeviceConfig
+from domain.use_cases import GetConfigDocument, GetDeviceConfig
 from entrypoints.http.answer import BODYLESS, Answer, error
-from entrypoints.http.answers import admin_config, device_file, health
+from entrypoints.http.answers import admin_config, device_file
 from entrypoints.http.conditional import Conditions
 from entrypoints.http.errors import failed
 from entrypoints.http.routes import (
@@ -35,6 +35,7 @@ from entrypoints.http.routes import (
     MacAddressConverter,
 )
 from entrypoints.http.service_routes import HEALTH_ROUTE
+from entrypoints.http.storage_checks import StorageChecks
 from entrypoints.observability.correlation import correlation_id, current_request, first_values
 from entrypoints.observability.metrics import Metrics
 from entrypoints.observability.observation import route_label
@@ -58,15 +59,13 @@ class FastLane:
         *,
         fetch: GetConfigDocument,
         get: GetDeviceConfig,
-        check: CheckStorage,
-        health_timeout: float,
+        storage: StorageChecks,
         metrics: Metrics,
     ) -> None:
         self._quart = quart_app
         self._fetch = fetch
         self._get = get
-        self._check = check
-        self._health_timeout = health_timeout
+        self._storage = storage
         self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -118,7 +117,7 @@ class FastLane:
         return await admin_config(self._get, self._metrics, mac_address, conditions)
 
     async def _health(self, _: str, __: dict[str, str]) -> Answer:
-        return await health(self._check, self._health_timeout, self._metrics, correlation_id())
+        return await self._storage.health(correlation_id())
 
     async def _hand_on(self, scope: HTTPScope, receive: Any, send: Any) -> None:
         """Quart answers; when the shutdown grace period ends first (hypercorn cancels the

@@ -64,7 +64,9 @@ VALIDATORS = ("ETag", "Last-Modified")
 # The previous service's component for its list's 400, kept in the document (docs/contract.py).
 VALIDATION_ERROR = "ValidationError.6a07bef"
 
-EXAMPLE_MAC = "24-0a-c4-12-34-56"
+# A locally administered address no fleet has: "Try it out" with the examples as they are
+# cannot touch a real device's config.
+EXAMPLE_MAC = "02-00-00-00-00-01"
 EXAMPLE_CONTENT: dict[str, Any] = {
     "deviceName": "Kitchen Climate 1",
     "deviceEntityId": "sensor.kitchen_climate_1",
@@ -81,6 +83,11 @@ EXAMPLE_SUMMARY: dict[str, Any] = {
     "enable_ota": True,
 }
 EXAMPLE_CONFIG: dict[str, Any] = {**EXAMPLE_SUMMARY, "content": EXAMPLE_CONTENT}
+EXAMPLE_SKIPPED: dict[str, Any] = {
+    "name": "02-00-00-00-00-02.json",
+    "problem": "not_an_object",
+    "reason": "the file holds a JSON array, not an object",
+}
 
 conditional_get = describe(
     request_headers=("If-None-Match", "If-Modified-Since"),

@@ -10,6 +10,7 @@ from quart import Blueprint, Response, current_app, request
 from quart_schema import document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
+from domain.errors import StorageUnavailable
 from domain.model import ConfigListing, DeviceConfig, MacAddress
 from domain.use_cases import (
     DeleteDeviceConfig,
@@ -28,6 +29,7 @@ from entrypoints.http.responses import respond
 from entrypoints.http.route_docs import (
     EXAMPLE_CONFIG,
     EXAMPLE_CONTENT,
+    EXAMPLE_SKIPPED,
     EXAMPLE_SUMMARY,
     VALIDATION_ERROR,
     VALIDATORS,
@@ -82,7 +84,13 @@ CONFIG_FILE_ROUTE = "/api/configs/<path:mac_address>.json"
 @errors(503)
 @tag(["configs"])
 @describe(
-    response_examples={200: {"configs": [EXAMPLE_SUMMARY], "count": 1}},
+    response_examples={
+        200: {
+            "configs": [EXAMPLE_SUMMARY],
+            "count": 1,
+            "skipped": [EXAMPLE_SKIPPED],
+        }
+    },
     previous_responses={
         400: (
             VALIDATION_ERROR,
@@ -94,13 +102,20 @@ CONFIG_FILE_ROUTE = "/api/configs/<path:mac_address>.json"
 async def list_configs() -> Response:
     """List all device configs.
 
-    Returns the summary fields of every stored config, sorted by MAC address. Files in the
-    configs directory that are not `<mac>.json` or not a JSON object are left out (and logged).
+    Returns the summary fields of every stored config, sorted by MAC address. Entries of the
+    configs directory that are not a usable config (not named `<mac>.json`, not a JSON object,
+    a symbolic link, ...) are left out of `configs` and `count`, and listed in `skipped` with
+    the reason, so that an admin sees them without reading logs.
     """
     metrics = resolve(Metrics)
-    with counted(metrics, "list"):
-        listing = await resolve(ListDeviceConfigs).execute()
-    metrics.listed(listing.skipped)
+    # What this listing found is what the next scrape shows, unless it lists itself.
+    try:
+        with counted(metrics, "list"):
+            listing = await resolve(ListDeviceConfigs).execute()
+    except StorageUnavailable:
+        metrics.storage_seen(None)
+        raise
+    metrics.storage_seen(listing)
     return respond(Answer(200, dict(JSON_TYPE), encoded_listing(listing)))
 
 

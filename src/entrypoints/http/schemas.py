@@ -16,6 +16,7 @@ from domain.model import (
     MAX_NESTING,
     ConfigListing,
     DeviceConfigSummary,
+    SkippedFile,
     StoredConfig,
     is_utf8,
     nested_deeper_than,
@@ -85,14 +86,38 @@ class DeviceConfigOut:
 
 
 @attrs.frozen(slots=False)
+class SkippedFileOut:
+    """An entry of the configs directory that the list leaves out. `problem` is a stable label
+    (the `reason` label of the `iot_config_files_skipped` metric); `reason` is for people."""
+
+    name: str
+    problem: str
+    reason: str
+
+    @classmethod
+    def from_domain(cls, skipped: SkippedFile) -> SkippedFileOut:
+        # A file name is any bytes but "/" and NUL; those that are not UTF-8 reach Python as
+        # lone surrogates, which JSON cannot carry: shown as escapes (`\xff`), as `ls -b` does.
+        name = skipped.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return cls(name=name, problem=skipped.problem, reason=skipped.reason)
+
+
+@attrs.frozen(slots=False)
 class DeviceConfigListOut:
     configs: list[DeviceConfigSummaryOut]
     count: int
+    # Added by this service (the contract allows new fields), sorted by name. Always sent;
+    # optional in the document, so the previous service's component keeps what it accepted.
+    skipped: list[SkippedFileOut] = attrs.field(factory=list)
 
     @classmethod
     def from_domain(cls, listing: ConfigListing) -> DeviceConfigListOut:
         configs = [DeviceConfigSummaryOut.from_domain(summary) for summary in listing.summaries]
-        return cls(configs=configs, count=len(configs))
+        skipped = sorted(
+            (SkippedFileOut.from_domain(item) for item in listing.skipped),
+            key=lambda item: item.name,
+        )
+        return cls(configs=configs, count=len(configs), skipped=skipped)
 
 
 class DeviceConfigFileOut(TypedDict):
@@ -100,8 +125,19 @@ class DeviceConfigFileOut(TypedDict):
 
 
 @attrs.frozen(slots=False)
+class WritesOut:
+    """How writes are doing: `ok`, or `failing` with the reason (`disk_full`, `read_only`,
+    `permission_denied`, `timeout`, ...) and a sentence saying it."""
+
+    status: str
+    reason: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen(slots=False)
 class HealthOut:
     status: str
+    writes: WritesOut
 
 
 @attrs.frozen(slots=False)

@@ -6,16 +6,13 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 from quart import Blueprint, Response, request
 from quart_schema import document_response, tag
 
-from domain.errors import StorageUnavailable
-from domain.use_cases import CheckStorage, CountDeviceConfigs
-from entrypoints.http import answers
 from entrypoints.http.dependencies import resolve
 from entrypoints.http.responses import respond
 from entrypoints.http.route_docs import describe
 from entrypoints.http.schemas import HealthOut, UnhealthyOut
+from entrypoints.http.storage_checks import StorageChecks
 from entrypoints.observability.correlation import correlation_id
 from entrypoints.observability.metrics import Metrics
-from entrypoints.settings import Settings
 
 blueprint = Blueprint("service", __name__)
 
@@ -30,18 +27,17 @@ async def health() -> Response:
     """Health probe for Kubernetes (liveness and readiness).
 
     `200` when the configs directory exists, is a directory and can be listed; `503` otherwise,
-    with `reason`: `directory_missing`, `not_a_directory`, `permission_denied`, `read_only`,
-    `disk_full`, `io_error`, `bad_lock_directory`, or `timeout` when the check takes longer
-    than the configured bound (a hanging network filesystem). The answer never waits longer
-    than that bound.
+    with `reason`: `directory_missing`, `not_a_directory`, `permission_denied`, `io_error`,
+    `bad_lock_directory`, or `timeout` when the check takes longer than the configured bound
+    (a hanging network filesystem).
+
+    A replica that can read keeps serving devices, so a full disk or a read-only mount does not
+    make it unhealthy: the 200 body's `writes` says so instead, `{"status": "failing",
+    "reason": "disk_full", ...}` (or `read_only`, `permission_denied`, `io_error`, `timeout`),
+    from the latest save or delete, or from a probe write made when there was none in the last
+    30 seconds. Both checks share the bound: the answer never takes longer than it.
     """
-    answer = await answers.health(
-        resolve(CheckStorage),
-        resolve(Settings).health_timeout_seconds,
-        resolve(Metrics),
-        correlation_id(),
-    )
-    return respond(answer)
+    return respond(await resolve(StorageChecks).health(correlation_id()))
 
 
 @blueprint.get("/metrics")
@@ -58,12 +54,8 @@ async def metrics() -> Response:
     Scraped by Prometheus; `README.md` lists the series.
     """
     registry = resolve(Metrics)
-    try:
-        registry.files.set(await resolve(CountDeviceConfigs).execute())
-    except StorageUnavailable as error:
-        # Still answer: the scrape must show the process is alive while storage is not.
-        registry.files.set(float("nan"))
-        registry.storage_failed(error.failure.value)
+    # Always answered: the scrape must show the process is alive while storage is not.
+    await resolve(StorageChecks).observe(registry)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     if encoder is generate_latest:
         encoder = registry.text.encode

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import math
 import platform
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -21,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from domain.errors import StorageFailure
-from domain.model import SkippedFile
+from domain.model import ConfigListing
 from entrypoints.observability.exposition import TextEncoder
 
 # The config operations the routes count (`http.errors.counted`): their success series and
@@ -41,6 +43,7 @@ class Metrics:
         self,
         version: str = "unknown",
         notifier_stats: Callable[[], DeliveryCounts] | None = None,
+        skip_reasons: Iterable[str] = (),
     ) -> None:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -71,20 +74,36 @@ class Metrics:
         )
         self.files = Gauge(
             "iot_config_files_count",
-            "Entries in the configs directory named like a config, counted at scrape time.",
+            "Configs in the configs directory, counted as GET /api/configs counts them (at "
+            "scrape time); NaN while the directory cannot be listed.",
             registry=registry,
         )
         self.skipped = Gauge(
             "iot_config_files_skipped",
-            "Entries the latest listing left out, by reason: state, so an alert holds while "
-            "the files stay broken.",
+            "Entries of the configs directory that GET /api/configs leaves out, by reason (at "
+            "scrape time): state, so an alert holds while the files stay broken.",
             ["reason"],
             registry=registry,
         )
-        self._skipped_reasons: set[str] = set()
+        # The reasons the repository can give (its labels), each a series at 0 from the start.
+        self._skipped_reasons: set[str] = set(skip_reasons)
+        self._seen: ConfigListing | None = None
+        self._seen_at = -math.inf  # time.monotonic() of the latest storage_seen
+        self.readable = Gauge(
+            "iot_storage_readable",
+            "1 when the configs directory could be listed at scrape time.",
+            registry=registry,
+        )
+        self.writable = Gauge(
+            "iot_storage_writable",
+            "1 when the latest write worked: a save or delete, or a probe write made when "
+            "there was none in the last 30 s.",
+            registry=registry,
+        )
         self.storage_errors = Counter(
             "iot_storage_errors_total",
-            "Requests that storage failed, by kind (directory_missing, disk_full, ...).",
+            "Config operations that storage failed, by kind (directory_missing, disk_full, ...); "
+            "health probes and scrapes are not counted (see iot_storage_readable).",
             ["kind"],
             registry=registry,
         )
@@ -126,6 +145,8 @@ class Metrics:
             self._child(self.operations, operation, "success")
         for failure in StorageFailure:
             self._child(self.storage_errors, failure.value)
+        for reason in self._skipped_reasons:
+            self._child(self.skipped, reason).set(0)
 
     def operation_done(self, name: str, seconds: float, outcome: str) -> None:
         """Count a config operation under its outcome (`success`, or its error code)."""
@@ -133,15 +154,32 @@ class Metrics:
         self._child(self.operations, name, outcome).inc()
 
     def storage_failed(self, kind: str) -> None:
-        """Count a storage failure (an operation's, a health check's, a scrape's count)."""
+        """Count a config operation that storage failed."""
         self._child(self.storage_errors, kind).inc()
 
-    def listed(self, skipped: Iterable[SkippedFile]) -> None:
-        """Set the skipped-files gauge from a listing; a reason no longer seen goes to 0."""
-        now = collections.Counter(item.problem for item in skipped)
+    def storage_seen_within(self, seconds: float) -> bool:
+        return time.monotonic() - self._seen_at < seconds
+
+    def storage_seen(self, listing: ConfigListing | None) -> None:
+        """Set the storage gauges from a listing, a scrape's or the list's (None: it could not be
+        listed); a skipped reason no longer seen goes to 0."""
+        self._seen_at = time.monotonic()
+        self.readable.set(listing is not None)
+        if listing is None:
+            self.files.set(float("nan"))
+            self._seen = None
+            return
+        if listing is self._seen:
+            return  # The repository handed back the same listing: nothing changed.
+        self._seen = listing
+        self.files.set(len(listing.summaries))
+        now = collections.Counter(item.problem for item in listing.skipped)
         self._skipped_reasons |= now.keys()
         for reason in self._skipped_reasons:
             self._child(self.skipped, reason).set(now.get(reason, 0))
+
+    def writes_seen(self, working: bool) -> None:
+        self.writable.set(working)
 
     def record_request(
         self, method: str, route: str, status: int, seconds: float, body_bytes: int

@@ -27,6 +27,9 @@ export const firstMac: string = listed.configs[0].mac_address;
 export const summaries: ConfigSummarySchema[] = listed.configs;
 export const count: number = listed.count;
 export const listAsNamed: ConfigListResponseSchema_6be28b6 = listed;
+// Added by this service: optional in the types, so the answer above (built as code written for
+// the previous service would) still compiles; a new client reads it.
+export const skippedNames: string[] = (listed.skipped ?? []).map((entry) => `${entry.name}: ${entry.reason}`);
 
 // A get by MAC: the path parameter and the answer with arbitrary content.
 type GetParameters = operations["get__api_configs_{mac_address}"]["parameters"]["path"];
