@@ -69,13 +69,16 @@ class DeviceConfigExists(DomainError):
         self.mac_address = mac_address
 
 
+RETRY_WITH_CURRENT = "Fetch it again and retry with its current ETag."
+
+
 class PreconditionFailed(DomainError):
     """A conditional write found the stored config in another state than the caller expected."""
 
-    def __init__(self, mac_address: str, reason: str) -> None:
+    def __init__(self, mac_address: str, reason: str, advice: str = RETRY_WITH_CURRENT) -> None:
         super().__init__(
-            f"The condition on the config for device {mac_address} does not hold ({reason}); "
-            "nothing was written. Fetch it again and retry with its current ETag."
+            f"The condition on the config for device {mac_address} does not hold: {reason}; "
+            f"nothing was written. {advice}"
         )
         self.mac_address = mac_address
         self.reason = reason

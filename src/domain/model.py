@@ -177,26 +177,43 @@ class WriteCondition:
     `must_exist` / `must_not_exist`: there must be a config / there must be none.
     `revision_in`: the stored revision must be one of these (so a config must exist).
     `revision_not_in`: the stored revision, if any, must be none of these.
+    `never`: why the condition can hold for no state at all (say, only weak tags where a write
+    compares strongly); it fails with that reason whatever is stored.
     """
 
     must_exist: bool = False
     must_not_exist: bool = False
     revision_in: frozenset[str] | None = None
     revision_not_in: frozenset[str] = frozenset()
+    never: str | None = None
 
     def check(self, mac_address: MacAddress, current: ConfigDocument | None) -> None:
-        """Raise `PreconditionFailed` unless the condition holds for `current` (None: absent)."""
+        """Raise `PreconditionFailed` unless the condition holds for `current` (None: absent),
+        saying which part failed and what to do about it."""
+        mac = str(mac_address)
+        if self.never is not None:
+            raise PreconditionFailed(mac, self.never, EXACT_ETAG)
         if current is None:
-            if self.must_exist or self.revision_in is not None:
-                raise PreconditionFailed(str(mac_address), "no config is stored")
+            if self.must_exist:
+                reason = "no config is stored, and If-Match: * asks for an existing one"
+                raise PreconditionFailed(mac, reason, CREATE_WITHOUT_IF_MATCH)
+            if self.revision_in is not None:
+                reason = "no config is stored (it was deleted since that ETag was read)"
+                raise PreconditionFailed(mac, reason, CREATE_WITHOUT_IF_MATCH)
             return
         if self.must_not_exist:
-            raise PreconditionFailed(str(mac_address), "a config is already stored")
+            reason = "a config is already stored, and If-None-Match: * (create only) forbids that"
+            raise PreconditionFailed(mac, reason, REPLACE_WITH_IF_MATCH)
         revision = current.revision
         if self.revision_in is not None and revision not in self.revision_in:
-            raise PreconditionFailed(str(mac_address), "the stored config has changed")
+            raise PreconditionFailed(mac, "the stored config has changed since that ETag was read")
         if revision in self.revision_not_in:
-            raise PreconditionFailed(str(mac_address), "the stored config is one of those excluded")
+            raise PreconditionFailed(mac, "the stored config is one that If-None-Match lists")
+
+
+EXACT_ETAG = "Send the ETag exactly as a GET of this config returned it."
+CREATE_WITHOUT_IF_MATCH = "Save it without If-Match to create it."
+REPLACE_WITH_IF_MATCH = "To replace it, send If-Match with its current ETag, or neither header."
 
 
 ANY_STATE = WriteCondition()

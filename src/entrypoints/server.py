@@ -9,8 +9,10 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from hypercorn.asyncio import serve
@@ -120,10 +122,13 @@ async def _serve(settings: Settings) -> None:
         settings.port,
         settings.configs_dir.resolve(),
     )
-    if not settings.configs_dir.is_dir():
+    directory = settings.configs_dir.resolve()
+    problem = _directory_problem(directory)
+    if problem is not None:
         logger.warning(
-            "configs directory %s is missing; /api/health answers 503 until it exists",
-            settings.configs_dir.resolve(),
+            "configs directory %s %s; /api/health answers 503 until it is a usable directory",
+            directory,
+            problem,
         )
     serving = asyncio.ensure_future(
         serve(app, hypercorn_config(settings, sock), shutdown_trigger=stop.wait)
@@ -141,6 +146,19 @@ async def _serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await serving
     logger.info("iot-support stopped")
+
+
+def _directory_problem(directory: Path) -> str | None:
+    """What is wrong with the configs directory at start, in words, or None."""
+    try:
+        info = directory.stat()
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"cannot be looked at ({exc.strerror})"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is a file, not a directory" if stat.S_ISREG(info.st_mode) else "is not a directory"
+    return None
 
 
 def settings_or_exit() -> Settings:

@@ -93,3 +93,43 @@ def test_docs_render_offline_and_try_it_out_works(server: RunningServer) -> None
 
     assert blocked == [], f"the docs page tried to leave the host: {blocked}"
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_the_docs_page_is_safe_to_click_and_speaks_words_not_markup(
+    server: RunningServer,
+) -> None:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 2200})
+            page.goto(f"{server.base_url}/api/docs")
+            page.wait_for_selector(".opblock", timeout=20_000)
+            summaries = page.locator(".opblock-summary-description").all_inner_texts()
+            assert summaries
+            assert not [text for text in summaries if "`" in text]
+
+            save = page.locator(".opblock-put").first
+            save.locator(".opblock-summary").click()
+            save.locator("button.try-out__btn").click()
+            mac = save.locator('input[placeholder="mac_address"]')
+            assert mac.input_value() == "02-00-00-00-00-01"  # a MAC no fleet has
+            body = save.locator("textarea.body-param__text").input_value()
+            assert '"allow_overwrite": false' in body  # create only: cannot replace a config
+            assert "pattern" not in save.inner_text()
+
+            mac.fill("not-a-mac")
+            save.locator("button.execute").click()
+            page.wait_for_timeout(500)
+            title = mac.get_attribute("title") or ""
+            assert "not a MAC address: six pairs of hex digits" in title
+            assert "pattern" not in title
+            shown = save.inner_text()
+            assert "For 'mac_address': not a MAC address: six pairs of hex digits" in shown
+            assert "[0-9A-Fa-f]" not in shown
+        finally:
+            browser.close()

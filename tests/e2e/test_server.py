@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -13,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server_process import SERVER, RunningServer, start_server, stop_server
+from tests.server_process import SERVER, RunningServer, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -199,3 +201,36 @@ def test_json_logs_one_object_per_line_with_access_fields(tmp_path: Path) -> Non
     assert put["route"] == "/api/configs/{mac_address}"
     assert put["client"] == "127.0.0.1"
     assert "do-not-log-me" not in running.log()
+
+
+def test_a_configs_path_that_is_a_file_is_named_as_such_at_start(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "configs"
+    not_a_directory.write_text("a file where the directory should be\n")
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    environment = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "ESP32_CONFIGS_DIR": str(not_a_directory),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(SERVER)], env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", not_a_directory, log_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert time.monotonic() < deadline, server.log()
+            with contextlib.suppress(httpx.TransportError):
+                health = httpx.get(f"{server.base_url}/api/health", timeout=1)
+                break
+            time.sleep(0.05)
+    finally:
+        stop_server(server)
+    assert health.status_code == 503
+    assert health.json()["reason"] == "not_a_directory"
+    log_text = server.log()
+    assert f"configs directory {not_a_directory} is a file, not a directory;" in log_text
+    assert "is missing" not in log_text

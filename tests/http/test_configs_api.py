@@ -136,9 +136,55 @@ async def test_put_invalid_body_is_400_and_writes_nothing(
     assert entries(configs_dir) == [CONFIG_FILE]
 
 
-async def test_put_accepts_a_body_without_content_type(client: Client) -> None:
-    response = await client.put(f"/api/configs/{MAC}", data=b'{"content": {"v": 1}}')
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_a_body_without_content_type_is_415_for_put_and_patch_alike(
+    client: Client, configs_dir: Path, method: str
+) -> None:
+    await put(client, MAC, {"v": 1})
+    before = (configs_dir / f"{MAC}.json").read_bytes()
+    body = b'{"content": {"v": 2}}' if method == "PUT" else b'{"v": 2}'
+    # quart.typing declares `json` without its default; the client itself has one.
+    response = await client.open(f"/api/configs/{MAC}", method=method, data=body)  # type: ignore[call-arg]
+    assert response.status_code == 415
+    answer = await response.get_json()
+    assert_error(answer, "UNSUPPORTED_MEDIA_TYPE")
+    assert answer["error"].endswith("and this request has no Content-Type.")
+    assert "application/json" in answer["error"]
+    assert (configs_dir / f"{MAC}.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("charset", ["iso-8859-1", "utf-16", "latin1"])
+async def test_a_body_labelled_with_another_charset_is_415(
+    client: Client, configs_dir: Path, method: str, charset: str
+) -> None:
+    await put(client, MAC, {"v": 1})
+    body = '{"content": {"v": "é"}}' if method == "PUT" else '{"v": "é"}'
+    response = await client.open(  # type: ignore[call-arg]
+        f"/api/configs/{MAC}",
+        method=method,
+        data=body.encode("latin-1"),
+        headers={"Content-Type": f"application/json; charset={charset}"},
+    )
+    assert response.status_code == 415
+    answer = await response.get_json()
+    assert answer["error"] == (
+        f"The request body must be UTF-8 (charset=utf-8, or no charset), not {charset}."
+    )
+    assert json.loads((configs_dir / f"{MAC}.json").read_bytes()) == {"v": 1}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=UTF-8", "application/json;charset=utf8"]
+)
+async def test_a_body_labelled_utf8_is_read(client: Client, content_type: str) -> None:
+    response = await client.put(
+        f"/api/configs/{MAC}",
+        data='{"content": {"v": "é"}}'.encode(),
+        headers={"Content-Type": content_type},
+    )
     assert response.status_code == 200
+    assert (await response.get_json())["content"] == {"v": "é"}
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])

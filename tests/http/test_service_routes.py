@@ -279,6 +279,8 @@ async def test_openapi_document_names_the_contract_paths(client: Client, path: s
         ("If-Modified-Since", "header"),
     ]
     assert parameters[0]["schema"]["pattern"]
+    assert "six pairs of hex digits" in parameters[0]["description"]
+    assert parameters[0]["example"] == "02-00-00-00-00-01"
     put_body = paths["/api/configs/{mac_address}"]["put"]["requestBody"]
     reference = put_body["content"]["application/json"]["schema"]
     assert reference == {"$ref": "#/components/schemas/ConfigSaveRequestSchema.6be28b6"}

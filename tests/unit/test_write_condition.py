@@ -31,7 +31,9 @@ FAILS = [
     (WriteCondition(must_not_exist=True), STORED, "already stored"),
     (WriteCondition(revision_in=frozenset({OTHER.revision})), STORED, "has changed"),
     (WriteCondition(revision_in=frozenset({STORED.revision})), None, "no config is stored"),
-    (WriteCondition(revision_not_in=frozenset({STORED.revision})), STORED, "excluded"),
+    (WriteCondition(revision_not_in=frozenset({STORED.revision})), STORED, "If-None-Match lists"),
+    (WriteCondition(never="only weak tags"), STORED, "only weak tags"),
+    (WriteCondition(never="only weak tags"), None, "only weak tags"),
     (WriteCondition(must_exist=True, must_not_exist=True), STORED, "already stored"),
 ]
 
@@ -48,3 +50,8 @@ def test_condition_fails_saying_why(
     with pytest.raises(PreconditionFailed, match=reason) as caught:
         condition.check(MAC, current)
     assert "nothing was written" in caught.value.message
+    # Each failure says what to do next, and only the changed-since case says to fetch again.
+    fetch_again = "Fetch it again and retry with its current ETag."
+    assert caught.value.message.endswith(fetch_again) == (
+        reason in ("has changed", "If-None-Match lists")
+    )

@@ -104,8 +104,9 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
         _error("PAYLOAD_TOO_LARGE", "The request body is larger than the 1048576 byte limit."),
     ),
     "415": (
-        "`UNSUPPORTED_MEDIA_TYPE`: `PUT` takes `application/json`, `PATCH` takes "
-        "`application/merge-patch+json` or `application/json`. Nothing is written.",
+        "`UNSUPPORTED_MEDIA_TYPE`: a body needs a Content-Type: `PUT` takes `application/json` "
+        "(or another JSON media type), `PATCH` takes `application/merge-patch+json` or "
+        "`application/json`; a charset, if given, must be UTF-8. Nothing is written.",
         _error(
             "UNSUPPORTED_MEDIA_TYPE",
             "The request body must be sent as JSON (Content-Type: application/json), not "

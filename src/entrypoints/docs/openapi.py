@@ -33,7 +33,7 @@ from entrypoints.docs.contract import (
     REQUEST_HEADERS,
 )
 from entrypoints.http import schemas
-from entrypoints.http.route_docs import documented
+from entrypoints.http.route_docs import EXAMPLE_MAC, documented
 
 _STRING = {"type": "string"}
 
@@ -71,12 +71,15 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
         if name == "mac_address":
+            # The pattern is for machines (clients that validate, schemathesis); the docs page
+            # shows people the words below instead of it (docs/swagger.py).
             parameter["schema"] = {"type": "string", "pattern": MAC_ADDRESS_PATTERN}
             parameter["description"] = (
-                "The device's MAC address: six hex pairs joined by `-` or by `:`, any letter "
-                "case. Answers always use the canonical lower-case `-` form."
+                "The device's MAC address: six pairs of hex digits joined by - or by :, in "
+                "either letter case (02-00-00-00-00-01 or 02:00:00:00:00:01). Answers always "
+                "use the lower-case form with -."
             )
-            parameter["example"] = "aa-bb-cc-dd-ee-ff"
+            parameter["example"] = EXAMPLE_MAC
         return parameter
 
     @staticmethod

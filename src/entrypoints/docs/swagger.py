@@ -35,14 +35,42 @@ PAGE = """<!DOCTYPE html>
   <div id="swagger-ui"></div>
   <script src="{assets}/swagger-ui-bundle.js?v={version}"></script>
   <script>
+    // Swagger UI says "Value must follow pattern <regex>" for a typo in a parameter, beside the
+    // field and in the list above Execute; the only pattern in this document is the MAC
+    // address's, so people get these words instead. (wrapComponents and wrapSelectors are
+    // Swagger UI's documented plugin interface.)
+    const MAC_HELP = "not a MAC address: six pairs of hex digits joined by - or by :, " +
+      "like 02-00-00-00-00-01.";
+    const friendly = (message) =>
+      String(message).replace(/Value must follow pattern .*$/s, MAC_HELP);
+    const wordsNotRegex = () => ({{
+      wrapComponents: {{
+        JsonSchema_string: (Original, system) => (props) => {{
+          const errors = props.errors && props.errors.map
+            ? props.errors.map(friendly)
+            : props.errors;
+          return system.React.createElement(Original, {{ ...props, errors }});
+        }}
+      }},
+      statePlugins: {{
+        spec: {{
+          wrapSelectors: {{
+            // As Swagger UI's plugin docs show: the original comes bound to the state.
+            validationErrors: (original) => (state, ...args) => original(...args).map(friendly)
+          }}
+        }}
+      }}
+    }});
     window.ui = SwaggerUIBundle({{
       url: "/api/openapi.json",
       dom_id: "#swagger-ui",
       deepLinking: true,
       layout: "BaseLayout",
       presets: [SwaggerUIBundle.presets.apis],
+      plugins: [wordsNotRegex],
       showExtensions: true,
-      showCommonExtensions: true,
+      // Off: it would show each parameter's `pattern`, a regex, to people.
+      showCommonExtensions: false,
       tryItOutEnabled: false
     }});
   </script>

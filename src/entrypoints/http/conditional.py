@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -61,10 +62,19 @@ def write_condition() -> WriteCondition:
     """The precondition a write request states through If-Match and If-None-Match.
 
     If-Match compares strongly (a weak tag never matches); `*` means a config must exist.
-    If-None-Match compares weakly; `*` means there must be none (create only).
+    If-None-Match compares weakly; `*` means there must be none (create only). A header that is
+    not an entity-tag list (RFC 9110 section 8.8.3: tags in double quotes) is not guessed at:
+    the condition never holds, and the 412 says why.
     """
     if "If-Match" not in request.headers and "If-None-Match" not in request.headers:
         return ANY_STATE
+    for name in ("If-Match", "If-None-Match"):
+        value = request.headers.get(name)
+        if value is not None and _ENTITY_TAGS.fullmatch(value) is None:
+            return WriteCondition(
+                never=f"the {name} header is not a list of entity tags in double quotes "
+                f'(like "abc") or *'
+            )
     must_exist = must_not_exist = False
     revision_in: frozenset[str] | None = None
     revision_not_in: frozenset[str] = frozenset()
@@ -74,6 +84,11 @@ def write_condition() -> WriteCondition:
             must_exist = True
         else:
             revision_in = frozenset(tags.as_set(include_weak=False))
+            if not revision_in:
+                return WriteCondition(
+                    never="If-Match holds only weak entity tags (W/...), and a write compares "
+                    "tags strongly, so it can never match"
+                )
     if "If-None-Match" in request.headers:
         tags = request.if_none_match
         if tags.star_tag:
@@ -81,3 +96,8 @@ def write_condition() -> WriteCondition:
         else:
             revision_not_in = frozenset(tags.as_set(include_weak=True))
     return WriteCondition(must_exist, must_not_exist, revision_in, revision_not_in)
+
+
+# `*`, or entity tags (optionally weak) in double quotes, comma-separated (RFC 9110 8.8.3).
+_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAGS = re.compile(rf"\s*(?:\*|{_ETAG}(?:\s*,\s*{_ETAG})*)\s*")

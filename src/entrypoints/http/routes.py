@@ -186,16 +186,19 @@ async def get_config_file(mac_address: str) -> Response:
 @describe(
     request_headers=("If-Match", "If-None-Match"),
     response_headers={200: VALIDATORS},
-    request_example={"content": EXAMPLE_CONTENT, "allow_overwrite": True},
+    # Create only: "Try it out" as prefilled cannot replace anyone's config.
+    request_example={"content": EXAMPLE_CONTENT, "allow_overwrite": False},
     response_examples={200: EXAMPLE_CONFIG},
 )
 async def put_config(mac_address: str) -> Response:
     """Create or replace a device config.
 
-    `content` is stored as given (key order kept). With `"allow_overwrite": false` an existing
-    config is left untouched and the answer is `409 RECORD_EXISTS`. `If-Match: "<etag>"` replaces
-    only that version and `If-None-Match: *` only creates; otherwise the answer is
-    `412 PRECONDITION_FAILED` and nothing is written.
+    `content` is stored as a JSON object, pretty-printed, its keys in the order sent; numbers
+    are written back in a canonical form (`1e2` is stored as `100.0`). With
+    `"allow_overwrite": false` (the example's, so that trying it cannot replace a config) an
+    existing config is left untouched and the answer is `409 RECORD_EXISTS`.
+    `If-Match: "<etag>"` replaces only that version and `If-None-Match: *` only creates;
+    otherwise the answer is `412 PRECONDITION_FAILED` and nothing is written.
     """
     with counted(resolve(Metrics), "save"):
         mac = MacAddress.parse(mac_address, "save config")
@@ -240,7 +243,10 @@ async def patch_config(mac_address: str) -> Response:
 @tag(["configs"])
 @describe(request_headers=("If-Match",), empty={204: "Deleted; no body."})
 async def delete_config(mac_address: str) -> Response:
-    """Delete a device config. Answers `204` with no body; `If-Match` applies."""
+    """Delete a device config.
+
+    Answers `204` with no body. `If-Match: "<etag>"` deletes only that version.
+    """
     with counted(resolve(Metrics), "delete"):
         await resolve(DeleteDeviceConfig).execute(
             MacAddress.parse(mac_address, "delete config"), condition=write_condition()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from typing import Any, TypedDict, TypeVar
 
 import attrs
@@ -167,26 +168,33 @@ class ErrorOut:
 JSON_MEDIA_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json")
 # `application/json` too: generated clients send every body as that (API.md, part 2).
 MERGE_PATCH_MEDIA_TYPE = re.compile(r"application/(?:merge-patch\+)?json")
-_AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<field>[^`]*)`$")
-_MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
 
 
-async def read_json(media_type: re.Pattern[str], expected: str, *, required: bool) -> Any:
+async def read_json(media_type: re.Pattern[str], expected: str) -> Any:
     """Decode the request body as JSON, strictly.
 
-    The Content-Type must match `media_type` (415 otherwise); without one, the body is taken as
-    JSON unless `required`. Refused with 400: invalid UTF-8 or JSON, `NaN`/`Infinity`, numbers out
-    of range, lone surrogates, nesting too deep to handle, and duplicate keys (RFC 8259 leaves
-    their meaning open, and silently keeping one of two values could lose an admin's edit).
+    One rule for every body: the Content-Type must be present and match `media_type`, and its
+    charset, if any, UTF-8 (RFC 8259 section 8.1: JSON exchanged between systems is UTF-8);
+    anything else is 415 saying what is accepted. The previous service required
+    `application/json` for a save, so nothing that worked there is refused here. Refused with
+    400: invalid UTF-8 or JSON, `NaN`/`Infinity`, numbers out of range, lone surrogates, nesting
+    too deep to handle, and duplicate keys (RFC 8259 leaves their meaning open, and silently
+    keeping one of two values could lose an admin's edit).
     """
     mimetype = request.mimetype
-    if (mimetype or required) and media_type.fullmatch(mimetype) is None:
-        sent = f"not {mimetype}" if mimetype else "with a Content-Type header"
+    if media_type.fullmatch(mimetype) is None:
+        sent = f"not {mimetype}" if mimetype else "and this request has no Content-Type"
         raise UnsupportedMediaType(f"The request body must be sent as {expected}, {sent}.")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"The request body must be UTF-8 (charset=utf-8, or no charset), not {charset}."
+        )
     body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     return await off_the_loop(len(body), _decode, body)
 
 
+MAX_PROBLEMS_LISTED = 20
 _TOO_DEEP = f"The request body is nested deeper than a config may be ({MAX_NESTING} levels)."
 
 
@@ -205,10 +213,71 @@ def _decode(body: bytes) -> Any:
         ) from None
     except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         # Invalid UTF-8 is a UnicodeDecodeError before msgspec 0.23 and a DecodeError after.
-        if not is_utf8(body):
-            raise _invalid("body", "The request body is not valid UTF-8.") from None
-        raise _invalid("body", f"The request body is not valid JSON: {exc}.") from None
+        raise _invalid("body", _why_not_json(body, str(exc))) from None
     return data
+
+
+def _why_not_json(body: bytes, decoder_says: str) -> str:
+    """What is wrong with a body msgspec refused, in words a person can act on. msgspec's own
+    messages are terse and sometimes wrong for people ("Input data was truncated" for an empty
+    body or a lone surrogate, "invalid character" for NaN), so the standard library's decoder,
+    which says line and column, is asked again, with hooks for what it would let through."""
+    if not is_utf8(body):
+        return "The request body is not valid UTF-8."
+    if not body.strip():
+        return "The request body is empty; send a JSON object."
+    try:
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except _Constant as constant:
+        return (
+            f"The request body holds {constant.name}, which is not a JSON number (JSON has "
+            "no NaN or Infinity); send a number or null."
+        )
+    except json.JSONDecodeError as exc:
+        return (
+            f"The request body is not valid JSON: {exc.msg.lower()} at line {exc.lineno}, "
+            f"column {exc.colno}."
+        )
+    except RecursionError:
+        return _TOO_DEEP
+    if _holds_lone_surrogate(value):
+        return (
+            "The request body holds a lone surrogate escape (like \\ud800): half of a UTF-16 "
+            "pair, which is not a character and cannot be stored as UTF-8."
+        )
+    if "out of range" in decoder_says:
+        return "The request body holds a number too large to store (beyond 1.8e308)."
+    return f"The request body is not valid JSON: {decoder_says}."
+
+
+class _Constant(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether a string or key anywhere in `value` holds a surrogate code point: the standard
+    library joins escaped pairs, so any left is lone. Walked with a stack, not recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _DuplicateKey(ValueError):
@@ -232,8 +301,7 @@ async def read_merge_patch() -> dict[str, Any]:
     here, before storage is touched, rather than after the merge."""
     patch = await read_json(
         MERGE_PATCH_MEDIA_TYPE,
-        "a JSON Merge Patch (application/merge-patch+json or application/json)",
-        required=True,
+        "a JSON Merge Patch (Content-Type: application/merge-patch+json or application/json)",
     )
     if not isinstance(patch, dict):
         raise _invalid("body", "A merge patch for a config must be a JSON object.")
@@ -248,35 +316,79 @@ async def read_json_body(schema: type[T]) -> T:
     msgspec in strict mode. Unknown fields are refused too: a misspelt `allow_overwrite` must
     not silently overwrite a config.
     """
-    data = await read_json(JSON_MEDIA_TYPE, "JSON (Content-Type: application/json)", required=False)
+    data = await read_json(JSON_MEDIA_TYPE, "JSON (Content-Type: application/json)")
     if not isinstance(data, dict):
-        raise _invalid("body", "The request body must be a JSON object.")
-    known = {field.name for field in attrs.fields(schema)}
-    for name in data:
-        if name not in known:
-            expected = ", ".join(sorted(known))
-            raise _invalid(
-                name, f"Unknown field {quoted(name)}; the body may hold only: {expected}."
+        raise _invalid("body", f"The request body must be a JSON object, not {_json_type(data)}.")
+    problems = _problems(data, schema)
+    if problems:
+        raise _refused(problems)
+    return msgspec.convert(data, schema, strict=True)
+
+
+def _problems(data: dict[str, Any], schema: type[T]) -> list[tuple[str, str]]:
+    """Every problem of `data` as a `schema`, field by field: msgspec stops at the first, and
+    an admin fixing a body one error per round trip would rather see them all."""
+    fields = attrs.fields(schema)
+    allowed = " and ".join(sorted(field.name for field in fields))
+    problems = [
+        (name, f"Unknown field {quoted(name)}: the body may hold only {allowed}.")
+        for name in data
+        if name not in attrs.fields_dict(schema)
+    ]
+    types = typing.get_type_hints(schema)
+    for field in fields:
+        if field.name not in data:
+            if field.default is attrs.NOTHING:
+                problems.append((field.name, f"Field {quoted(field.name)} is required."))
+            continue
+        try:
+            msgspec.convert(data[field.name], types[field.name], strict=True)
+        except msgspec.ValidationError:
+            expected = _EXPECTED.get(types[field.name], "of another type")
+            problems.append(
+                (
+                    field.name,
+                    f"Field {quoted(field.name)} must be {expected}, "
+                    f"not {_json_type(data[field.name])}.",
+                )
             )
-    try:
-        return msgspec.convert(data, schema, strict=True)
-    except msgspec.ValidationError as exc:
-        field, message = _split_validation_message(str(exc))
-        raise _invalid(field, message) from None
+    return problems
 
 
-def _split_validation_message(text: str) -> tuple[str, str]:
-    at_path = _AT_PATH.match(text)
-    if at_path is not None:
-        return at_path["field"] or "body", at_path["message"]
-    missing = _MISSING_FIELD.search(text)
-    if missing is not None:
-        return missing["field"], f"Field {quoted(missing['field'])} is required."
-    return "body", text
+# What a body field's type asks for, in JSON's words.
+_EXPECTED: dict[Any, str] = {bool: "true or false", dict[str, Any]: "a JSON object"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
 
 
 def _invalid(field: str, message: str) -> RequestValidationFailed:
+    return _refused([(field, message)])
+
+
+def _refused(problems: list[tuple[str, str]]) -> RequestValidationFailed:
+    """The 400 for these problems: each in `details.errors`, and all of them in `error`; a
+    body with thousands of unknown keys gets the first few and a count, not a huge answer."""
+    if len(problems) > MAX_PROBLEMS_LISTED:
+        more = len(problems) - MAX_PROBLEMS_LISTED
+        problems = [*problems[:MAX_PROBLEMS_LISTED], ("body", f"And {more} more problems.")]
+    messages = [message for _, message in problems]
+    text = (
+        messages[0]
+        if len(messages) == 1
+        else (f"The request body has {len(messages)} problems: {' '.join(messages)}")
+    )
     return RequestValidationFailed(
-        f"Invalid request body: {message}" if field == "body" else f"Invalid {field}: {message}",
-        [{"field": field, "message": message}],
+        text, [{"field": field, "message": message} for field, message in problems]
     )
