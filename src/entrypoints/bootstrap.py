@@ -23,8 +23,10 @@ from domain.use_cases import (
     SaveDeviceConfig,
 )
 from entrypoints.background import Background, BackgroundServices
+from entrypoints.http.routes import CONFIG_FILE_ROUTE, CONFIG_ROUTE
 from entrypoints.http.storage_checks import StorageChecks
 from entrypoints.observability.metrics import Metrics
+from entrypoints.observability.observation import route_label
 from entrypoints.settings import MqttSettings, Settings
 from entrypoints.version import service_version
 
@@ -70,7 +72,12 @@ def bootstrap(
     background = (notifier,) if isinstance(notifier, Background) else ()
     container.register(BackgroundServices, instance=BackgroundServices(background))
     stats = getattr(notifier, "stats", None)
-    metrics = Metrics(service_version(), stats, skip_reasons=SKIP_REASONS)
+    metrics = Metrics(
+        service_version(),
+        stats,
+        skip_reasons=SKIP_REASONS,
+        conditional_routes=(route_label(CONFIG_FILE_ROUTE), route_label(CONFIG_ROUTE)),
+    )
     container.register(Metrics, instance=metrics)
     return container
 

@@ -264,3 +264,7 @@ async def test_counters_exist_at_zero_before_their_first_event(client: Client) -
         assert samples[("iot_config_operations_total", labels)] == 0.0
     for kind in ("directory_missing", "disk_full", "read_only", "locked"):
         assert samples[("iot_storage_errors_total", (("kind", kind),))] == 0.0
+    for route in ("/api/configs/{mac_address}.json", "/api/configs/{mac_address}"):
+        assert samples[("iot_config_not_modified_total", (("route", route),))] == 0.0
+    for reason in ("bad_name", "invalid_json", "not_an_object", "symlink", "too_deep"):
+        assert samples[("iot_config_files_skipped", (("reason", reason),))] == 0.0

@@ -44,6 +44,7 @@ class Metrics:
         version: str = "unknown",
         notifier_stats: Callable[[], DeliveryCounts] | None = None,
         skip_reasons: Iterable[str] = (),
+        conditional_routes: Iterable[str] = (),
     ) -> None:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -147,6 +148,9 @@ class Metrics:
             self._child(self.storage_errors, failure.value)
         for reason in self._skipped_reasons:
             self._child(self.skipped, reason).set(0)
+        # The routes that answer conditional GETs: their 304 series exist at 0 from the start.
+        for route in conditional_routes:
+            self._child(self.not_modified, route)
 
     def operation_done(self, name: str, seconds: float, outcome: str) -> None:
         """Count a config operation under its outcome (`success`, or its error code)."""
