@@ -14,6 +14,7 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
+from domain.history import UNKNOWN_ORIGIN, ConfigHistory, Operation, Revision, WriteOrigin
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -36,6 +37,7 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         self.failure: StorageFailure | None = None
         # Set to make only writes fail (a full disk): reads go on.
         self.write_failure: StorageFailure | None = None
+        self.revisions: dict[MacAddress, list[Revision]] = {}
 
     @staticmethod
     def _stored(config: DeviceConfig) -> StoredConfig:
@@ -73,12 +75,14 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         *,
         overwrite: bool = True,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
         self._available()
         condition.check(config.mac_address, self._document(config.mac_address))
         if not overwrite and config.mac_address in self.configs:
             raise DeviceConfigExists(str(config.mac_address))
         stored = self.configs[config.mac_address] = self._stored(config)
+        self._record(config.mac_address, Operation.SAVE, stored.document, origin)
         return stored
 
     async def update(
@@ -87,19 +91,67 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         change: Callable[[DeviceConfig], DeviceConfig],
         *,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
         current = await self.get(mac_address)
         condition.check(mac_address, current.document)
         stored = self.configs[mac_address] = self._stored(change(current.config))
+        self._record(mac_address, Operation.PATCH, stored.document, origin)
         return stored
 
     async def delete(
-        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+        self,
+        mac_address: MacAddress,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> None:
         self._available()
         condition.check(mac_address, self._document(mac_address))
-        if self.configs.pop(mac_address, None) is None:
+        removed = self.configs.pop(mac_address, None)
+        if removed is None:
             raise DeviceConfigNotFound(str(mac_address))
+        self._record(mac_address, Operation.DELETE, removed.document, origin, size=0)
+
+    async def history(
+        self, mac_address: MacAddress, *, limit: int, before: str | None = None
+    ) -> ConfigHistory:
+        self._available()
+        kept = self.revisions.get(mac_address, [])
+        if not kept and mac_address not in self.configs:
+            raise DeviceConfigNotFound(str(mac_address))
+        older = [r for r in reversed(kept) if before is None or r.revision < before]
+        newest = kept[-1] if kept else None
+        stored = self.configs.get(mac_address)
+        current = (
+            newest.revision
+            if newest is not None
+            and stored is not None
+            and newest.operation is not Operation.DELETE
+            and newest.etag == stored.document.revision
+            else None
+        )
+        return ConfigHistory(tuple(older[:limit]), current)
+
+    def _record(
+        self,
+        mac_address: MacAddress,
+        operation: Operation,
+        document: ConfigDocument,
+        origin: WriteOrigin,
+        size: int | None = None,
+    ) -> None:
+        kept = self.revisions.setdefault(mac_address, [])
+        kept.append(
+            Revision(
+                revision=f"{len(kept) + 1:012d}",
+                operation=operation,
+                saved_at=time.time(),
+                etag=document.revision,
+                size=len(document.body) if size is None else size,
+                origin=origin,
+            )
+        )
 
     async def check(self) -> None:
         self._available()

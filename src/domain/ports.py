@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from domain.history import UNKNOWN_ORIGIN, ConfigHistory, WriteOrigin
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -51,6 +52,7 @@ class DeviceConfigRepository(Protocol):
         *,
         overwrite: bool = True,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
         """Store the config atomically: readers see the old version or the new one, never a mix.
 
@@ -67,6 +69,7 @@ class DeviceConfigRepository(Protocol):
         change: Callable[[DeviceConfig], DeviceConfig],
         *,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
         """Read the stored config, apply `change` and store the result, as one atomic step.
 
@@ -76,12 +79,26 @@ class DeviceConfigRepository(Protocol):
         ...
 
     async def delete(
-        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+        self,
+        mac_address: MacAddress,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> None:
         """Remove the config, atomically with checking the condition.
 
         Raises `DeviceConfigNotFound` when there is none, `PreconditionFailed` when the
         condition does not hold.
+        """
+        ...
+
+    async def history(
+        self, mac_address: MacAddress, *, limit: int, before: str | None = None
+    ) -> ConfigHistory:
+        """Return the config's revisions, newest first, at most `limit`, only those older than
+        `before` when given. Every write above records one (`origin` says who asked), in the
+        order the writes happened, before it returns. Raises `DeviceConfigNotFound` when the
+        config has neither a stored file nor a history.
         """
         ...
 

@@ -6,6 +6,13 @@ from collections.abc import Awaitable
 from typing import Any
 
 from domain.errors import StorageUnavailable
+from domain.history import (
+    DEFAULT_HISTORY_PAGE,
+    MAX_HISTORY_PAGE,
+    UNKNOWN_ORIGIN,
+    ConfigHistory,
+    WriteOrigin,
+)
 from domain.merge_patch import apply_merge_patch
 from domain.model import (
     ANY_STATE,
@@ -62,8 +69,11 @@ class SaveDeviceConfig(_NotifyingUseCase):
         *,
         allow_overwrite: bool = True,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
-        stored = await self._repository.save(config, overwrite=allow_overwrite, condition=condition)
+        stored = await self._repository.save(
+            config, overwrite=allow_overwrite, condition=condition, origin=origin
+        )
         await self._notifier.config_saved(stored)
         return stored
 
@@ -76,12 +86,19 @@ class PatchDeviceConfig(_NotifyingUseCase):
     """
 
     async def execute(
-        self, mac_address: MacAddress, patch: Any, *, condition: WriteCondition = ANY_STATE
+        self,
+        mac_address: MacAddress,
+        patch: Any,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
         def merge(current: DeviceConfig) -> DeviceConfig:
             return DeviceConfig(mac_address, apply_merge_patch(current.content, patch))
 
-        stored = await self._repository.update(mac_address, merge, condition=condition)
+        stored = await self._repository.update(
+            mac_address, merge, condition=condition, origin=origin
+        )
         await self._notifier.config_saved(stored)
         return stored
 
@@ -90,9 +107,28 @@ class DeleteDeviceConfig(_RepositoryUseCase):
     """Delete a config. Devices are not told: one would only restart to find nothing."""
 
     async def execute(
-        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+        self,
+        mac_address: MacAddress,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> None:
-        await self._repository.delete(mac_address, condition=condition)
+        await self._repository.delete(mac_address, condition=condition, origin=origin)
+
+
+class GetConfigHistory(_RepositoryUseCase):
+    """A page of a config's revisions, newest first (deleted configs keep theirs)."""
+
+    async def execute(
+        self,
+        mac_address: MacAddress,
+        *,
+        limit: int = DEFAULT_HISTORY_PAGE,
+        before: str | None = None,
+    ) -> ConfigHistory:
+        return await self._repository.history(
+            mac_address, limit=min(max(limit, 1), MAX_HISTORY_PAGE), before=before
+        )
 
 
 class CheckStorage(_RepositoryUseCase):

@@ -17,6 +17,7 @@ from domain.use_cases import (
     CheckWrites,
     DeleteDeviceConfig,
     GetConfigDocument,
+    GetConfigHistory,
     GetDeviceConfig,
     ListDeviceConfigs,
     PatchDeviceConfig,
@@ -35,6 +36,7 @@ USE_CASES = (
     CheckWrites,
     DeleteDeviceConfig,
     GetConfigDocument,
+    GetConfigHistory,
     GetDeviceConfig,
     ListDeviceConfigs,
     PatchDeviceConfig,
@@ -53,7 +55,10 @@ def bootstrap(
     one that counts (`stats()`) feeds the MQTT metrics."""
     if repository is None:
         filesystem = FilesystemDeviceConfigRepository(
-            settings.configs_dir, lock_timeout_seconds=settings.lock_timeout_seconds
+            settings.configs_dir,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
+            history_max_revisions=settings.history_max_revisions,
+            history_max_age_days=settings.history_max_age_days,
         )
         if settings.create_configs_dir:
             filesystem.create_directory()

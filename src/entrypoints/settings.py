@@ -53,6 +53,9 @@ class Settings:
     send_timeout_seconds: float = 30.0
     log_format: str = "text"
     trust_proxy_headers: bool = False
+    history_max_revisions: int = 100
+    # 0: kept forever.
+    history_max_age_days: int = 365
     mqtt: MqttSettings | None = None
 
     @classmethod
@@ -75,6 +78,12 @@ class Settings:
             "send_timeout_seconds": _seconds(env, "SEND_TIMEOUT_SECONDS", minimum=0.01),
             "log_format": _choice(env, "LOG_FORMAT", ("text", "json")),
             "trust_proxy_headers": _flag(env, "TRUST_PROXY_HEADERS"),
+            "history_max_revisions": _integer(
+                env, "HISTORY_MAX_REVISIONS", minimum=1, maximum=100_000
+            ),
+            "history_max_age_days": _integer(
+                env, "HISTORY_MAX_AGE_DAYS", minimum=0, maximum=36_500
+            ),
             "mqtt": _mqtt(env),
         }
         return cls(**{name: value for name, value in given.items() if value is not None})

@@ -156,7 +156,7 @@ def write_atomically(target: Path, mac_address: MacAddress, body: bytes, overwri
     try:
         try:
             try:
-                _write_all(fd, body)
+                write_all(fd, body)
                 os.fchmod(fd, FILE_MODE)
                 os.fsync(fd)
                 modified_at = os.fstat(fd).st_mtime
@@ -203,7 +203,7 @@ def sync_directory(directory: Path) -> None:
         raise storage_unavailable(exc, f"syncing {directory}") from exc
 
 
-def _write_all(fd: int, body: bytes) -> None:
+def write_all(fd: int, body: bytes) -> None:
     view = memoryview(body)
     while view:
         view = view[os.write(fd, view) :]

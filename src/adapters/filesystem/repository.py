@@ -19,6 +19,7 @@ from pathlib import Path
 from adapters.filesystem import files
 from adapters.filesystem.codec import decode, encode_content
 from adapters.filesystem.files import Signature, settled, signature, storage_unavailable
+from adapters.filesystem.history import DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_REVISIONS, RevisionLog
 from adapters.filesystem.listing import DirectoryListing
 from adapters.filesystem.locks import WriteLocks
 from adapters.filesystem.problems import FileProblem
@@ -30,6 +31,7 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
+from domain.history import UNKNOWN_ORIGIN, ConfigHistory, Operation, WriteOrigin
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -77,11 +79,16 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         stale_temp_seconds: float = DEFAULT_STALE_TEMP_SECONDS,
         lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
         write_probe_seconds: float = DEFAULT_WRITE_PROBE_SECONDS,
+        history_max_revisions: int = DEFAULT_MAX_REVISIONS,
+        history_max_age_days: float = DEFAULT_MAX_AGE_DAYS,
     ) -> None:
         self._directory = directory
         self._max_file_bytes = max_file_bytes
         self._locks = WriteLocks(directory, lock_timeout_seconds)
         self._listing = DirectoryListing(directory, self._summary, stale_temp_seconds)
+        self._history = RevisionLog(
+            directory, max_revisions=history_max_revisions, max_age_days=history_max_age_days
+        )
         # Reads and stats are short and, on a busy replica, many at once: batched. Writes are
         # batched too, on threads of their own so that no read waits behind an fsync, and at
         # most WRITE_BATCH at a time (see there). Listings keep a thread hop each.
@@ -139,8 +146,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         *,
         overwrite: bool = True,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
-        document = await self._writes.run(self._save, config, overwrite, condition)
+        document = await self._writes.run(self._save, config, overwrite, condition, origin)
         return StoredConfig(config, document)
 
     async def update(
@@ -149,13 +157,23 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         change: Callable[[DeviceConfig], DeviceConfig],
         *,
         condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> StoredConfig:
-        return await self._writes.run(self._update, mac_address, change, condition)
+        return await self._writes.run(self._update, mac_address, change, condition, origin)
 
     async def delete(
-        self, mac_address: MacAddress, *, condition: WriteCondition = ANY_STATE
+        self,
+        mac_address: MacAddress,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
     ) -> None:
-        await self._writes.run(self._delete, mac_address, condition)
+        await self._writes.run(self._delete, mac_address, condition, origin)
+
+    async def history(
+        self, mac_address: MacAddress, *, limit: int, before: str | None = None
+    ) -> ConfigHistory:
+        return await self._reads.run(self._history_of, mac_address, limit, before)
 
     async def check_writes(self) -> None:
         await self._write_watch.check()
@@ -249,7 +267,11 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         return ConfigDocument(mac_address, body, info.st_mtime)
 
     def _save(
-        self, config: DeviceConfig, overwrite: bool, condition: WriteCondition
+        self,
+        config: DeviceConfig,
+        overwrite: bool,
+        condition: WriteCondition,
+        origin: WriteOrigin,
     ) -> ConfigDocument:
         # Encoded here, off the event loop: a large config takes milliseconds to format.
         body = encode_content(config, self._max_file_bytes)
@@ -257,20 +279,22 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         with self._writing(mac_address):
             if condition != ANY_STATE:
                 condition.check(mac_address, self._current(mac_address))
-            return self._write(mac_address, body, overwrite)
+            return self._write(mac_address, body, overwrite, Operation.SAVE, origin)
 
     def _update(
         self,
         mac_address: MacAddress,
         change: Callable[[DeviceConfig], DeviceConfig],
         condition: WriteCondition,
+        origin: WriteOrigin,
     ) -> StoredConfig:
         with self._writing(mac_address):
             document, content, _ = self._load(mac_address)
             condition.check(mac_address, document)
             config = change(DeviceConfig(mac_address, content))
             body = encode_content(config, self._max_file_bytes)
-            return StoredConfig(config, self._write(mac_address, body, overwrite=True))
+            written = self._write(mac_address, body, True, Operation.PATCH, origin)
+            return StoredConfig(config, written)
 
     @contextmanager
     def _writing(self, mac_address: MacAddress) -> Iterator[None]:
@@ -278,18 +302,77 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         with self._write_watch.watching(), self._locks.held(mac_address):
             yield
 
-    def _write(self, mac_address: MacAddress, body: bytes, overwrite: bool) -> ConfigDocument:
-        modified_at = files.write_atomically(self._path(mac_address), mac_address, body, overwrite)
+    def _write(
+        self,
+        mac_address: MacAddress,
+        body: bytes,
+        overwrite: bool,
+        operation: Operation,
+        origin: WriteOrigin,
+    ) -> ConfigDocument:
+        """Under the config's lock: history brought up to date with what is stored, the new
+        revision prepared (a full disk fails here, nothing changed), the config written, the
+        revision committed (history.py)."""
+        names = self._history.catch_up(mac_address, self._recordable(mac_address))
+        new = ConfigDocument(mac_address, body, time.time())
+        prepared = self._history.prepare(mac_address, operation, new, origin, names=names)
+        try:
+            modified_at = files.write_atomically(
+                self._path(mac_address), mac_address, body, overwrite
+            )
+        except BaseException:
+            self._history.abandon(prepared)
+            raise
+        self._history.commit(prepared)
         return ConfigDocument(mac_address, body, modified_at)
 
-    def _delete(self, mac_address: MacAddress, condition: WriteCondition) -> None:
+    def _delete(
+        self, mac_address: MacAddress, condition: WriteCondition, origin: WriteOrigin
+    ) -> None:
         with self._writing(mac_address):
             if condition != ANY_STATE:
                 condition.check(mac_address, self._current(mac_address))
+            current = self._recordable(mac_address)
+            names = self._history.catch_up(mac_address, current)
+            prepared = None
+            if current is not None:
+                prepared = self._history.prepare(
+                    mac_address, Operation.DELETE, None, origin, names=names, deleted=current
+                )
             try:
                 files.unlink(self._path(mac_address), mac_address)
             except DeviceConfigNotFound:
                 self._check()
                 raise
+            except BaseException:
+                if prepared is not None:
+                    self._history.abandon(prepared)
+                raise
             finally:
                 self._valid_documents.pop(mac_address, None)
+            if prepared is not None:
+                self._history.commit(prepared)
+
+    def _recordable(self, mac_address: MacAddress) -> ConfigDocument | None:
+        """What is stored now, as history keeps it: the bytes of any regular file, valid or
+        not (replacing a corrupt config keeps it); None for no file, or for a symlink or other
+        non-file, whose bytes are not ours to keep."""
+        try:
+            return self._current(mac_address)
+        except CorruptDeviceConfig:
+            return None
+
+    def _history_of(self, mac_address: MacAddress, limit: int, before: str | None) -> ConfigHistory:
+        revisions = self._history.revisions(mac_address, limit, before)
+        newest = self._history.newest(mac_address)
+        current = self._recordable(mac_address)
+        if newest is None and current is None:
+            self._check()  # A missing directory is a storage failure, not a missing config.
+            raise DeviceConfigNotFound(str(mac_address))
+        is_current = (
+            newest is not None
+            and current is not None
+            and newest.operation is not Operation.DELETE
+            and newest.etag == current.revision
+        )
+        return ConfigHistory(revisions, newest.revision if is_current and newest else None)

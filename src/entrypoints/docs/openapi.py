@@ -182,6 +182,7 @@ def _ref(component: str) -> dict[str, str]:
 
 # Every model a route documents, and the models they nest.
 MODELS = (
+    schemas.ConfigHistoryOut,
     schemas.DeviceConfigFileOut,
     schemas.DeviceConfigIn,
     schemas.DeviceConfigListOut,

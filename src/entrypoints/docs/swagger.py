@@ -7,11 +7,15 @@ own build, pinned in pyproject.toml), so upgrading them is a version bump, not a
 from __future__ import annotations
 
 import functools
+import json
 from importlib import resources
 
 from quart import Blueprint, Response, redirect
 from quart_schema import hide
 from werkzeug.exceptions import NotFound
+
+from domain.model import MAC_ADDRESS_PATTERN
+from entrypoints.http.schemas import REVISION_PATTERN
 
 DOCS_PATH = "/api/docs"
 ASSETS_PATH = "/api/docs/assets"
@@ -36,13 +40,17 @@ PAGE = """<!DOCTYPE html>
   <script src="{assets}/swagger-ui-bundle.js?v={version}"></script>
   <script>
     // Swagger UI says "Value must follow pattern <regex>" for a typo in a parameter, beside the
-    // field and in the list above Execute; the only pattern in this document is the MAC
-    // address's, so people get these words instead. (wrapComponents and wrapSelectors are
-    // Swagger UI's documented plugin interface.)
-    const MAC_HELP = "not a MAC address: six pairs of hex digits joined by - or by :, " +
-      "like 02-00-00-00-00-01.";
-    const friendly = (message) =>
-      String(message).replace(/Value must follow pattern .*$/s, MAC_HELP);
+    // field and in the list above Execute; people get words instead, one sentence per pattern
+    // of this document. (wrapComponents and wrapSelectors are Swagger UI's documented plugin
+    // interface.)
+    const PATTERN_WORDS = {words};
+    const friendly = (message) => {{
+      for (const [pattern, words] of Object.entries(PATTERN_WORDS)) {{
+        const regex = "Value must follow pattern " + pattern;
+        if (String(message).includes(regex)) return String(message).replace(regex, words);
+      }}
+      return message;
+    }};
     const wordsNotRegex = () => ({{
       wrapComponents: {{
         JsonSchema_string: (Original, system) => (props) => {{
@@ -78,6 +86,13 @@ PAGE = """<!DOCTYPE html>
 </html>
 """
 
+# What each pattern in the OpenAPI document means, said to people on the docs page.
+PATTERN_WORDS = {
+    MAC_ADDRESS_PATTERN: "not a MAC address: six pairs of hex digits joined by - or by :, "
+    "like 02-00-00-00-00-01",
+    REVISION_PATTERN: "not a revision id: twelve digits, as a history answer gives them",
+}
+
 blueprint = Blueprint("docs", __name__)
 
 
@@ -94,7 +109,9 @@ def _asset(name: str) -> bytes:
 @blueprint.get(DOCS_PATH)
 @hide
 async def docs_page() -> Response:
-    page = PAGE.format(assets=ASSETS_PATH, version=swagger_ui_version())
+    page = PAGE.format(
+        assets=ASSETS_PATH, version=swagger_ui_version(), words=json.dumps(PATTERN_WORDS)
+    )
     return Response(page, content_type="text/html; charset=utf-8")
 
 

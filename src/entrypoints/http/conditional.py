@@ -62,19 +62,20 @@ def write_condition() -> WriteCondition:
     """The precondition a write request states through If-Match and If-None-Match.
 
     If-Match compares strongly (a weak tag never matches); `*` means a config must exist.
-    If-None-Match compares weakly; `*` means there must be none (create only). A header that is
-    not an entity-tag list (RFC 9110 section 8.8.3: tags in double quotes) is not guessed at:
-    the condition never holds, and the 412 says why.
+    If-None-Match compares weakly; `*` means there must be none (create only). An If-Match
+    that is not an entity-tag list (RFC 9110 section 8.8.3: tags in double quotes) is not
+    guessed at: the condition never holds, and the 412 says why.
     """
     if "If-Match" not in request.headers and "If-None-Match" not in request.headers:
         return ANY_STATE
-    for name in ("If-Match", "If-None-Match"):
-        value = request.headers.get(name)
-        if value is not None and _ENTITY_TAGS.fullmatch(value) is None:
-            return WriteCondition(
-                never=f"the {name} header is not a list of entity tags in double quotes "
-                f'(like "abc") or *'
-            )
+    # Only If-Match: a garbled one cannot name the version the caller means, so nothing may be
+    # written. A garbled If-None-Match lists nothing that could match, so it forbids nothing.
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and _ENTITY_TAGS.fullmatch(if_match) is None:
+        return WriteCondition(
+            never='the If-Match header is not a list of entity tags in double quotes (like "abc") '
+            "or *"
+        )
     must_exist = must_not_exist = False
     revision_in: frozenset[str] | None = None
     revision_not_in: frozenset[str] = frozenset()

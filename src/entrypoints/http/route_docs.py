@@ -83,6 +83,34 @@ EXAMPLE_SUMMARY: dict[str, Any] = {
     "enable_ota": True,
 }
 EXAMPLE_CONFIG: dict[str, Any] = {**EXAMPLE_SUMMARY, "content": EXAMPLE_CONTENT}
+EXAMPLE_HISTORY: dict[str, Any] = {
+    "mac_address": EXAMPLE_MAC,
+    "revisions": [
+        {
+            "revision": "000000000002",
+            "etag": '"5d41402abc4b2a76b9719d911017c592"',
+            "operation": "patch",
+            "saved_at": "2026-12-01T18:30:00.123Z",
+            "size": 412,
+            "client": "192.0.2.10",
+            "user": None,
+            "correlation_id": "3f1c0e8e2b0d4f3a",
+            "current": True,
+        },
+        {
+            "revision": "000000000001",
+            "etag": '"7d793037a0760186574b0282f2f435e7"',
+            "operation": "save",
+            "saved_at": "2026-11-30T09:12:44.001Z",
+            "size": 398,
+            "client": "192.0.2.10",
+            "user": None,
+            "correlation_id": "9a0b1c2d3e4f5a6b",
+            "current": False,
+        },
+    ],
+    "count": 2,
+}
 EXAMPLE_SKIPPED: dict[str, Any] = {
     "name": "02-00-00-00-00-02.json",
     "problem": "not_an_object",

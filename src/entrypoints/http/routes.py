@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from quart import Blueprint, Response, current_app, request
-from quart_schema import document_request, document_response, tag
+from quart_schema import document_querystring, document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
 from domain.errors import StorageUnavailable
@@ -15,6 +15,7 @@ from domain.model import ConfigListing, DeviceConfig, MacAddress
 from domain.use_cases import (
     DeleteDeviceConfig,
     GetConfigDocument,
+    GetConfigHistory,
     GetDeviceConfig,
     ListDeviceConfigs,
     PatchDeviceConfig,
@@ -25,10 +26,12 @@ from entrypoints.http.answer import JSON_TYPE, Answer
 from entrypoints.http.conditional import Conditions, write_condition
 from entrypoints.http.dependencies import resolve
 from entrypoints.http.errors import counted
+from entrypoints.http.origin import write_origin
 from entrypoints.http.responses import respond
 from entrypoints.http.route_docs import (
     EXAMPLE_CONFIG,
     EXAMPLE_CONTENT,
+    EXAMPLE_HISTORY,
     EXAMPLE_SKIPPED,
     EXAMPLE_SUMMARY,
     VALIDATION_ERROR,
@@ -37,12 +40,14 @@ from entrypoints.http.route_docs import (
     describe,
 )
 from entrypoints.http.schemas import (
+    ConfigHistoryOut,
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
     DeviceConfigOut,
     DeviceConfigPatchIn,
     ErrorOut,
+    HistoryQuery,
     read_json_body,
     read_merge_patch,
 )
@@ -69,7 +74,8 @@ class MacAddressConverter(PathConverter):
     the handler and is refused as a bad MAC (400) rather than "no such route" (404); but never
     ending in `.json`, which is the device file's read-only URL (other methods there are 405)."""
 
-    regex = r"[\s\S]+?(?<!\.json)"
+    # Nor a `/history` segment: `/api/configs/<mac>/history` is a route of its own.
+    regex = r"(?:(?!/history(?:/|$))[\s\S])+?(?<!\.json)"
     # Werkzeug would take a regex without "/" as one path segment only.
     part_isolating = False
 
@@ -207,6 +213,7 @@ async def put_config(mac_address: str) -> Response:
             DeviceConfig(mac, body.content),
             allow_overwrite=body.allow_overwrite,
             condition=write_condition(),
+            origin=write_origin(),
         )
     return respond(await answers.config(stored))
 
@@ -234,7 +241,9 @@ async def patch_config(mac_address: str) -> Response:
     with counted(resolve(Metrics), "patch"):
         mac = MacAddress.parse(mac_address, "patch config")
         patch = await read_merge_patch()
-        stored = await resolve(PatchDeviceConfig).execute(mac, patch, condition=write_condition())
+        stored = await resolve(PatchDeviceConfig).execute(
+            mac, patch, condition=write_condition(), origin=write_origin()
+        )
     return respond(await answers.config(stored))
 
 
@@ -249,6 +258,35 @@ async def delete_config(mac_address: str) -> Response:
     """
     with counted(resolve(Metrics), "delete"):
         await resolve(DeleteDeviceConfig).execute(
-            MacAddress.parse(mac_address, "delete config"), condition=write_condition()
+            MacAddress.parse(mac_address, "delete config"),
+            condition=write_condition(),
+            origin=write_origin(),
         )
     return respond(Answer(204))
+
+
+HISTORY_ROUTE = f"{CONFIG_ROUTE}/history"
+
+
+@blueprint.get(HISTORY_ROUTE)
+@document_querystring(HistoryQuery)
+@document_response(ConfigHistoryOut)
+@errors(400, 404, 503)
+@tag(["history"])
+@describe(response_examples={200: EXAMPLE_HISTORY})
+async def config_history(mac_address: str) -> Response:
+    """List a config's revisions, newest first.
+
+    Every save, patch and delete this service made is a revision, and so is a version another
+    program wrote, kept before the next write replaced it. A deleted config keeps its history.
+    Pages of `limit` revisions (default 50, at most 1000); pass the last `revision` of a page as
+    `before` for the next. `404` when the device has neither a config nor a history.
+    """
+    with counted(resolve(Metrics), "history"):
+        mac = MacAddress.parse(mac_address, "get config history")
+        query = HistoryQuery.parse(request.args.get("limit"), request.args.get("before"))
+        history = await resolve(GetConfigHistory).execute(
+            mac, limit=query.limit, before=query.before
+        )
+    body = msgspec.json.encode(ConfigHistoryOut.from_domain(mac, history))
+    return respond(Answer(200, dict(JSON_TYPE), body))

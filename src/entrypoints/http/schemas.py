@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import typing
-from typing import Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
 import attrs
 import msgspec
@@ -13,10 +14,12 @@ from attrs import AttrsInstance
 from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
+from domain.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE, ConfigHistory, Revision
 from domain.model import (
     MAX_NESTING,
     ConfigListing,
     DeviceConfigSummary,
+    MacAddress,
     SkippedFile,
     StoredConfig,
     is_utf8,
@@ -119,6 +122,87 @@ class DeviceConfigListOut:
             key=lambda item: item.name,
         )
         return cls(configs=configs, count=len(configs), skipped=skipped)
+
+
+@attrs.frozen(slots=False)
+class RevisionOut:
+    """One revision of a config: `etag` is the ETag its bytes were (or, for a delete, had)
+    served with; `current` is true for the revision the config holds now."""
+
+    revision: str
+    etag: str
+    operation: str
+    saved_at: str
+    size: int
+    client: str | None
+    user: str | None
+    correlation_id: str | None
+    current: bool
+
+    @classmethod
+    def from_domain(cls, revision: Revision, current: str | None) -> RevisionOut:
+        origin = revision.origin
+        return cls(
+            revision=revision.revision,
+            etag=f'"{revision.etag}"',
+            operation=revision.operation.value,
+            saved_at=rfc3339(revision.saved_at),
+            size=revision.size,
+            client=origin.client,
+            user=origin.user,
+            correlation_id=origin.correlation_id,
+            current=revision.revision == current,
+        )
+
+
+@attrs.frozen(slots=False)
+class ConfigHistoryOut:
+    mac_address: str
+    revisions: list[RevisionOut]
+    count: int
+
+    @classmethod
+    def from_domain(cls, mac_address: MacAddress, history: ConfigHistory) -> ConfigHistoryOut:
+        revisions = [RevisionOut.from_domain(r, history.current) for r in history.revisions]
+        return cls(mac_address=str(mac_address), revisions=revisions, count=len(revisions))
+
+
+REVISION_PATTERN = "^[0-9]{12}$"
+
+
+@attrs.frozen
+class HistoryQuery:
+    """The query of `GET /api/configs/{mac_address}/history`: `limit` revisions (1 to 1000),
+    only those older than revision `before` when given (the last one of the previous page)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_HISTORY_PAGE)] = DEFAULT_HISTORY_PAGE
+    before: Annotated[str, msgspec.Meta(pattern=REVISION_PATTERN)] | None = None
+
+    @classmethod
+    def parse(cls, limit: str | None, before: str | None) -> HistoryQuery:
+        problems = []
+        page = DEFAULT_HISTORY_PAGE
+        if limit is not None:
+            if limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_HISTORY_PAGE:
+                page = int(limit)
+            else:
+                problems.append(
+                    ("limit", f"limit must be a whole number from 1 to {MAX_HISTORY_PAGE}.")
+                )
+        if before is not None and _REVISION_ID.fullmatch(before) is None:
+            problems.append(("before", "before must be a revision id from this history."))
+        if problems:
+            raise _refused(problems)
+        return cls(page, before)
+
+
+_REVISION_ID = re.compile(REVISION_PATTERN)
+
+
+def rfc3339(timestamp: float) -> str:
+    """UTC, to the millisecond, with `Z`: `2026-12-01T18:30:00.123Z`."""
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class DeviceConfigFileOut(TypedDict):

@@ -28,7 +28,7 @@ from entrypoints.observability.exposition import TextEncoder
 
 # The config operations the routes count (`http.errors.counted`): their success series and
 # every storage failure kind exist from the start at 0, so `rate()` over them is 0, not "no data".
-OPERATIONS = ("list", "get", "download", "save", "patch", "delete")
+OPERATIONS = ("list", "get", "download", "save", "patch", "delete", "history")
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Any other method (a client may send any token) is counted as OTHER, for the same reason.

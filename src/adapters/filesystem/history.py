@@ -1,0 +1,310 @@
+"""Revisions on the share, beside the configs: `.history/<mac>/<seq>.rev`, one file each.
+
+A revision file is one line of JSON metadata, a newline, then the config's stored bytes exactly
+(nothing after the newline for a delete). `<seq>` is twelve digits, one more than the config's
+newest revision, so names sort oldest first and are the same on every replica. Every method
+runs on a write thread under the config's write lock (`locks.WriteLocks`), which is what orders
+revisions across replicas.
+
+A write is recorded in two steps around the config's own write: `prepare` writes and fsyncs the
+revision under a hidden temp name first (a full disk or a read-only mount fails there, before
+the config is touched), `commit` gives it its name after the config was written. A crash in
+between leaves the temp file; the next write of that config finds it (`catch_up`) and commits it
+when the config holds its bytes, so no version is lost and none is recorded that never was.
+
+The bytes are copied, not hard-linked: a link would share the config file's inode, and another
+program writing that file in place would rewrite history with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+import msgspec
+
+from adapters.filesystem.files import TEMP_SUFFIX, storage_unavailable, sync_directory, write_all
+from domain.history import Operation, Revision, WriteOrigin
+from domain.model import ConfigDocument, MacAddress
+
+HISTORY_DIRECTORY = ".history"
+REVISION_SUFFIX = ".rev"
+REVISION_NAME = re.compile(r"(?P<seq>[0-9]{12})\.rev")
+PREPARED_NAME = re.compile(r"\.(?P<seq>[0-9]{12})\.rev\.[A-Za-z0-9_]+\.tmp")
+# Bounded so that a hand-edited revision file cannot make a reader take it whole.
+MAX_HEADER_BYTES = 4096
+
+
+class _Header(msgspec.Struct, omit_defaults=True):
+    revision: str
+    operation: str
+    saved_at: float
+    etag: str
+    size: int
+    client: str | None = None
+    user: str | None = None
+    correlation_id: str | None = None
+
+
+@attrs.frozen
+class Prepared:
+    """A revision written under its temp name, waiting for `commit`."""
+
+    directory: Path
+    temp_name: str
+    revision: Revision
+    # The directory's revision names (sorted), as this write found and changes them: one scan
+    # per write, not one per step.
+    names: list[str]
+
+
+DEFAULT_MAX_REVISIONS = 100
+DEFAULT_MAX_AGE_DAYS = 365
+
+
+class RevisionLog:
+    def __init__(
+        self,
+        configs_directory: Path,
+        *,
+        max_revisions: int = DEFAULT_MAX_REVISIONS,
+        max_age_days: float = DEFAULT_MAX_AGE_DAYS,
+    ) -> None:
+        self._root = configs_directory / HISTORY_DIRECTORY
+        self._max_revisions = max_revisions
+        # 0: kept forever.
+        self._max_age_seconds = max_age_days * 86400
+
+    def prepare(
+        self,
+        mac_address: MacAddress,
+        operation: Operation,
+        document: ConfigDocument | None,
+        origin: WriteOrigin,
+        *,
+        names: list[str],
+        deleted: ConfigDocument | None = None,
+        saved_at: float | None = None,
+    ) -> Prepared:
+        """Write the next revision of this config under a temp name, fsynced. `document` is
+        what will be stored (None for a delete, with `deleted` what is removed); `names` is
+        what `catch_up` returned."""
+        directory = self._directory(mac_address)
+        seq = int(names[-1][:12]) + 1 if names else 1
+        kept = document if document is not None else deleted
+        revision = Revision(
+            revision=f"{seq:012d}",
+            operation=operation,
+            saved_at=time.time() if saved_at is None else saved_at,
+            etag=kept.revision if kept is not None else "",
+            size=len(document.body) if document is not None else 0,
+            origin=origin,
+        )
+        header = _Header(
+            revision.revision,
+            operation.value,
+            revision.saved_at,
+            revision.etag,
+            revision.size,
+            origin.client,
+            origin.user,
+            origin.correlation_id,
+        )
+        content = msgspec.json.encode(header) + b"\n" + (document.body if document else b"")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(
+                prefix=f".{revision.revision}{REVISION_SUFFIX}.", suffix=TEMP_SUFFIX, dir=directory
+            )
+            try:
+                write_all(fd, content)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise storage_unavailable(exc, f"recording history in {directory}") from exc
+        return Prepared(directory, temp_name, revision, names)
+
+    def commit(self, prepared: Prepared) -> Revision:
+        """Give a prepared revision its name (never replacing one) and make that durable."""
+        target = prepared.directory / f"{prepared.revision.revision}{REVISION_SUFFIX}"
+        try:
+            os.link(prepared.temp_name, target)
+            os.unlink(prepared.temp_name)
+        except OSError as exc:
+            raise storage_unavailable(exc, f"recording history in {prepared.directory}") from exc
+        prepared.names.append(target.name)
+        prepared.names.sort()
+        self._prune(prepared.directory, prepared.names)
+        sync_directory(prepared.directory)
+        return prepared.revision
+
+    def _prune(self, directory: Path, names: list[str]) -> None:
+        """Keep at most `max_revisions`, none older than `max_age_days`; never the newest (what
+        is stored, or the delete that ended it) nor the newest delete (so a deleted config can
+        always be found and brought back). Oldest first, so usually one name is looked at."""
+        older = names[:-1]
+        doomed = older[: max(0, len(names) - self._max_revisions)]
+        if self._max_age_seconds:
+            cutoff = time.time() - self._max_age_seconds
+            for name in older[len(doomed) :]:
+                if _mtime(directory / name) >= cutoff:
+                    break
+                doomed.append(name)
+        for name in doomed:
+            revision = self._read(directory / name)
+            if revision is not None and revision.operation is Operation.DELETE:
+                newer = names[names.index(name) + 1 :]
+                if not any(self._is_delete(directory / other) for other in newer):
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(directory / name)
+            names.remove(name)
+
+    def _is_delete(self, path: Path) -> bool:
+        revision = self._read(path)
+        return revision is not None and revision.operation is Operation.DELETE
+
+    def abandon(self, prepared: Prepared) -> None:
+        """The write it was for failed: nothing to record."""
+        with contextlib.suppress(OSError):
+            os.unlink(prepared.temp_name)
+
+    def catch_up(self, mac_address: MacAddress, current: ConfigDocument | None) -> list[str]:
+        """Before a write: make the history end with what is stored now, and return its
+        revision names for `prepare`. Any revision left under its temp name is a crashed
+        write's (writes hold the lock from prepare to commit): committed if the config holds
+        its bytes, else removed. A version another program wrote is recorded as `external`."""
+        directory = self._directory(mac_address)
+        names, leftovers = self._scan(directory)
+        recorded = False
+        for prepared in leftovers:
+            if not recorded and current is not None and prepared.revision.etag == current.revision:
+                self.commit(attrs.evolve(prepared, names=names))
+                recorded = True
+            else:
+                self.abandon(prepared)
+        if recorded or current is None:
+            return names
+        newest = self._read(directory / names[-1]) if names else None
+        if (
+            newest is not None
+            and newest.operation is not Operation.DELETE
+            and newest.etag == current.revision
+        ):
+            return names
+        external = self.prepare(
+            mac_address,
+            Operation.EXTERNAL,
+            current,
+            WriteOrigin(),
+            names=names,
+            saved_at=current.modified_at,
+        )
+        self.commit(external)
+        return names
+
+    def revisions(
+        self, mac_address: MacAddress, limit: int, before: str | None = None
+    ) -> tuple[Revision, ...]:
+        """Newest first, at most `limit`, only those older than `before` when given."""
+        directory = self._directory(mac_address)
+        names = sorted(self._names(directory), reverse=True)
+        if before is not None:
+            names = [name for name in names if name < f"{before}{REVISION_SUFFIX}"]
+        found = []
+        for name in names[:limit]:
+            revision = self._read(directory / name)
+            if revision is not None:
+                found.append(revision)
+        return tuple(found)
+
+    # Internals
+
+    def _directory(self, mac_address: MacAddress) -> Path:
+        return self._root / str(mac_address)
+
+    def _names(self, directory: Path) -> list[str]:
+        try:
+            return [name for name in os.listdir(directory) if REVISION_NAME.fullmatch(name)]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history in {directory}") from exc
+
+    def newest(self, mac_address: MacAddress) -> Revision | None:
+        return self._newest(self._directory(mac_address))
+
+    def _newest(self, directory: Path) -> Revision | None:
+        names = self._names(directory)
+        return self._read(directory / max(names)) if names else None
+
+    def _scan(self, directory: Path) -> tuple[list[str], list[Prepared]]:
+        """One listing of the directory: its revision names, sorted, and the revisions left
+        under temp names (a torn one, from a crash while it was written, keeps no revision)."""
+        try:
+            entries = os.listdir(directory)
+        except FileNotFoundError:
+            return [], []
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history in {directory}") from exc
+        names = sorted(name for name in entries if REVISION_NAME.fullmatch(name))
+        leftovers = []
+        for name in sorted(name for name in entries if PREPARED_NAME.fullmatch(name)):
+            path = directory / name
+            read = self._read_with_length(path)
+            whole = read is not None and _size(path) == read[1] + read[0].size
+            revision = read[0] if read is not None and whole else _TORN
+            leftovers.append(Prepared(directory, str(path), revision, names))
+        return names, leftovers
+
+    def _read(self, path: Path) -> Revision | None:
+        """The revision in this file, or None when it is not one (a torn or foreign file)."""
+        read = self._read_with_length(path)
+        return None if read is None else read[0]
+
+    def _read_with_length(self, path: Path) -> tuple[Revision, int] | None:
+        """The revision in this file and its header line's length in bytes."""
+        try:
+            with path.open("rb") as file:
+                line = file.readline(MAX_HEADER_BYTES)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history file {path}") from exc
+        try:
+            header = msgspec.json.decode(line, type=_Header)
+            operation = Operation(header.operation)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+            return None
+        revision = Revision(
+            revision=header.revision,
+            operation=operation,
+            saved_at=header.saved_at,
+            etag=header.etag,
+            size=header.size,
+            origin=WriteOrigin(header.client, header.user, header.correlation_id),
+        )
+        return revision, len(line)
+
+
+_TORN = Revision("", Operation.EXTERNAL, 0.0, "", 0)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1

@@ -1,0 +1,204 @@
+"""History on a real directory: the on-disk layout, what each write records, and that a failed
+or refused write records nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.filesystem import FilesystemDeviceConfigRepository
+from adapters.filesystem.history import HISTORY_DIRECTORY, RevisionLog
+from domain.errors import DeviceConfigExists, DeviceConfigNotFound, PreconditionFailed
+from domain.history import Operation, WriteOrigin
+from domain.model import ConfigDocument, DeviceConfig, MacAddress, WriteCondition
+from tests.files import history_entries
+
+A = MacAddress("aa-aa-aa-aa-aa-aa")
+B = MacAddress("bb-bb-bb-bb-bb-bb")
+ORIGIN = WriteOrigin(client="192.0.2.7", user=None, correlation_id="req-1")
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> FilesystemDeviceConfigRepository:
+    return FilesystemDeviceConfigRepository(tmp_path)
+
+
+def stored(tmp_path: Path, mac: MacAddress) -> bytes:
+    return (tmp_path / f"{mac}.json").read_bytes()
+
+
+async def operations(repository: FilesystemDeviceConfigRepository, mac: MacAddress) -> list[str]:
+    history = await repository.history(mac, limit=1000)
+    return [revision.operation.value for revision in history.revisions]
+
+
+async def test_the_layout_is_one_file_per_revision_header_line_then_the_stored_bytes(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    """The on-disk format (documented in ARCHITECTURE.md): pinned here."""
+    await repository.save(DeviceConfig(A, {"v": 1}), origin=ORIGIN)
+    assert history_entries(tmp_path) == [f"{A}/000000000001.rev"]
+    raw = (tmp_path / HISTORY_DIRECTORY / str(A) / "000000000001.rev").read_bytes()
+    header, _, body = raw.partition(b"\n")
+    assert body == stored(tmp_path, A)
+    meta = json.loads(header)
+    assert meta == {
+        "revision": "000000000001",
+        "operation": "save",
+        "saved_at": meta["saved_at"],
+        "etag": ConfigDocument(A, body, 0).revision,
+        "size": len(body),
+        "client": "192.0.2.7",
+        "correlation_id": "req-1",
+    }
+
+
+async def test_every_write_is_recorded_newest_first_with_who_asked(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}), origin=ORIGIN)
+    await repository.update(A, lambda c: DeviceConfig(A, {**c.content, "v": 2}), origin=ORIGIN)
+    last_content = stored(tmp_path, A)
+    await repository.delete(A, origin=WriteOrigin(correlation_id="req-3"))
+    history = await repository.history(A, limit=10)
+    assert [r.operation for r in history.revisions] == [
+        Operation.DELETE,
+        Operation.PATCH,
+        Operation.SAVE,
+    ]
+    assert [r.revision for r in history.revisions] == [
+        "000000000003",
+        "000000000002",
+        "000000000001",
+    ]
+    deleted = history.revisions[0]
+    assert (deleted.size, deleted.origin.correlation_id) == (0, "req-3")
+    # The deleted content stays recoverable: the delete names it, the patch holds it.
+    assert deleted.etag == history.revisions[1].etag == ConfigDocument(A, last_content, 0).revision
+    assert history.current is None  # deleted
+
+
+async def test_a_version_written_by_another_program_is_kept_before_the_next_write(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    (tmp_path / f"{A}.json").write_text('{"edited": "by hand"}\n')
+    await repository.save(DeviceConfig(A, {"v": 2}))
+    history = await repository.history(A, limit=10)
+    assert [r.operation for r in history.revisions] == [
+        Operation.SAVE,
+        Operation.EXTERNAL,
+        Operation.SAVE,
+    ]
+    external = history.revisions[1]
+    expected = ConfigDocument(A, b'{"edited": "by hand"}\n', 0).revision
+    assert (external.etag, external.origin) == (expected, WriteOrigin())
+    assert history.current == history.revisions[0].revision
+
+
+async def test_a_config_that_predates_history_is_kept_at_its_first_write(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    (tmp_path / f"{A}.json").write_text('{"old": true}\n')
+    assert (await repository.history(A, limit=10)).revisions == ()
+    await repository.save(DeviceConfig(A, {"new": True}))
+    assert await operations(repository, A) == ["save", "external"]
+
+
+async def test_refused_writes_record_nothing(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    with pytest.raises(DeviceConfigExists):
+        await repository.save(DeviceConfig(A, {"v": 2}), overwrite=False)
+    with pytest.raises(PreconditionFailed):
+        await repository.save(
+            DeviceConfig(A, {"v": 3}), condition=WriteCondition(revision_in=frozenset({"x"}))
+        )
+    with pytest.raises(DeviceConfigNotFound):
+        await repository.delete(B)
+    assert history_entries(tmp_path) == [f"{A}/000000000001.rev"]
+
+
+async def test_no_config_and_no_history_is_not_found(
+    repository: FilesystemDeviceConfigRepository,
+) -> None:
+    with pytest.raises(DeviceConfigNotFound):
+        await repository.history(B, limit=10)
+
+
+async def test_pages_go_back_in_time(repository: FilesystemDeviceConfigRepository) -> None:
+    for version in range(5):
+        await repository.save(DeviceConfig(A, {"v": version}))
+    first = await repository.history(A, limit=2)
+    assert [r.revision for r in first.revisions] == ["000000000005", "000000000004"]
+    assert first.current == "000000000005"
+    second = await repository.history(A, limit=2, before=first.revisions[-1].revision)
+    assert [r.revision for r in second.revisions] == ["000000000003", "000000000002"]
+
+
+async def test_a_revision_prepared_by_a_write_that_crashed_is_committed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    """A crash between the config's rename and the revision's commit leaves the revision under
+    its temp name: the next write commits it, with its own operation, instead of calling the
+    version external."""
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    log = RevisionLog(tmp_path)
+    body = b'{\n  "v": 2\n}\n'
+    names = log.catch_up(A, None)
+    log.prepare(A, Operation.PATCH, ConfigDocument(A, body, 0), ORIGIN, names=names)  # no commit
+    (tmp_path / f"{A}.json").write_bytes(body)  # the config's rename happened
+    await repository.save(DeviceConfig(A, {"v": 3}))
+    assert await operations(repository, A) == ["save", "patch", "save"]
+    assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
+
+
+async def test_a_torn_prepared_revision_is_never_committed(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    body = b'{\n  "v": 2\n}\n'
+    log = RevisionLog(tmp_path)
+    names = log.catch_up(A, None)
+    prepared = log.prepare(A, Operation.SAVE, ConfigDocument(A, body, 0), ORIGIN, names=names)
+    os.truncate(prepared.temp_name, os.path.getsize(prepared.temp_name) - 3)
+    (tmp_path / f"{A}.json").write_bytes(body)
+    await repository.save(DeviceConfig(A, {"v": 3}))
+    assert await operations(repository, A) == ["save", "external", "save"]
+    assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
+
+
+async def test_retention_keeps_the_newest_n_but_never_the_newest_delete(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path, history_max_revisions=3)
+    await repository.save(DeviceConfig(A, {"v": 0}))
+    await repository.delete(A)
+    for version in range(1, 5):
+        await repository.save(DeviceConfig(A, {"v": version}))
+    history = await repository.history(A, limit=100)
+    assert [r.operation.value for r in history.revisions] == ["save", "save", "save", "delete"]
+    assert [r.revision for r in history.revisions] == [
+        "000000000006",
+        "000000000005",
+        "000000000004",
+        "000000000002",
+    ]
+
+
+async def test_retention_by_age_spares_the_newest(tmp_path: Path) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path, history_max_age_days=1)
+    for version in range(3):
+        await repository.save(DeviceConfig(A, {"v": version}))
+    old = time.time() - 3 * 86400
+    for name in history_entries(tmp_path):
+        os.utime(tmp_path / HISTORY_DIRECTORY / name, (old, old))
+    await repository.save(DeviceConfig(A, {"v": 3}))
+    assert [r.revision for r in (await repository.history(A, limit=100)).revisions] == [
+        "000000000004"
+    ]
+    await repository.save(DeviceConfig(A, {"v": 4}))
+    assert await operations(repository, A) == ["save", "save"]
