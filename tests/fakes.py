@@ -14,7 +14,14 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
-from domain.history import UNKNOWN_ORIGIN, ConfigHistory, Operation, Revision, WriteOrigin
+from domain.history import (
+    UNKNOWN_ORIGIN,
+    ConfigHistory,
+    Operation,
+    Revision,
+    RevisionContent,
+    WriteOrigin,
+)
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -38,6 +45,7 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         # Set to make only writes fail (a full disk): reads go on.
         self.write_failure: StorageFailure | None = None
         self.revisions: dict[MacAddress, list[Revision]] = {}
+        self.bodies: dict[tuple[MacAddress, str], bytes] = {}
 
     @staticmethod
     def _stored(config: DeviceConfig) -> StoredConfig:
@@ -133,6 +141,13 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         )
         return ConfigHistory(tuple(older[:limit]), current)
 
+    async def revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
+        self._available()
+        for kept in self.revisions.get(mac_address, []):
+            if kept.revision == revision:
+                return RevisionContent(kept, self.bodies[(mac_address, revision)])
+        raise DeviceConfigNotFound(str(mac_address))
+
     def _record(
         self,
         mac_address: MacAddress,
@@ -142,9 +157,11 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         size: int | None = None,
     ) -> None:
         kept = self.revisions.setdefault(mac_address, [])
+        name = f"{len(kept) + 1:012d}"
+        self.bodies[(mac_address, name)] = document.body if size is None else b""
         kept.append(
             Revision(
-                revision=f"{len(kept) + 1:012d}",
+                revision=name,
                 operation=operation,
                 saved_at=time.time(),
                 etag=document.revision,

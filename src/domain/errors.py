@@ -72,6 +72,18 @@ class DeviceConfigExists(DomainError):
 RETRY_WITH_CURRENT = "Fetch it again and retry with its current ETag."
 
 
+class RevisionHoldsNoBytes(DeviceConfigNotFound):
+    """A delete revision's file was asked for: a delete keeps no bytes."""
+
+    def __init__(self, mac_address: str, revision: str) -> None:
+        DomainError.__init__(
+            self,
+            f"Revision {revision} of config {mac_address} is a delete; it kept no file. "
+            "The revision before it holds what was deleted.",
+        )
+        self.mac_address = mac_address
+
+
 class PreconditionFailed(DomainError):
     """A conditional write found the stored config in another state than the caller expected."""
 

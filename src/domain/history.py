@@ -56,6 +56,14 @@ class ConfigHistory:
     current: str | None = None
 
 
+@attrs.frozen
+class RevisionContent:
+    """A revision with the bytes it kept (empty for a delete)."""
+
+    revision: Revision
+    body: bytes
+
+
 # How many revisions one history answer may hold (API.md: default 50, at most 1000).
 DEFAULT_HISTORY_PAGE = 50
 MAX_HISTORY_PAGE = 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from domain.history import UNKNOWN_ORIGIN, ConfigHistory, WriteOrigin
+from domain.history import UNKNOWN_ORIGIN, ConfigHistory, RevisionContent, WriteOrigin
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -100,6 +100,11 @@ class DeviceConfigRepository(Protocol):
         order the writes happened, before it returns. Raises `DeviceConfigNotFound` when the
         config has neither a stored file nor a history.
         """
+        ...
+
+    async def revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
+        """Return one revision of the config with the bytes it kept. Raises
+        `DeviceConfigNotFound` when the config has no such revision."""
         ...
 
     async def check(self) -> None:

@@ -11,6 +11,7 @@ from domain.history import (
     MAX_HISTORY_PAGE,
     UNKNOWN_ORIGIN,
     ConfigHistory,
+    RevisionContent,
     WriteOrigin,
 )
 from domain.merge_patch import apply_merge_patch
@@ -129,6 +130,13 @@ class GetConfigHistory(_RepositoryUseCase):
         return await self._repository.history(
             mac_address, limit=min(max(limit, 1), MAX_HISTORY_PAGE), before=before
         )
+
+
+class GetRevision(_RepositoryUseCase):
+    """One revision of a config, with the bytes it kept."""
+
+    async def execute(self, mac_address: MacAddress, revision: str) -> RevisionContent:
+        return await self._repository.revision(mac_address, revision)
 
 
 class CheckStorage(_RepositoryUseCase):

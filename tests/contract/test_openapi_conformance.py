@@ -36,6 +36,12 @@ def test_every_operation_conforms_to_the_document(server: RunningServer, tmp_pat
             f"{server.base_url}/api/openapi.json",
             "--checks",
             "all",
+            # A deleted config keeps its history (API.md, "History"), so `GET .../history`
+            # answering 200 after the DELETE is the feature; this check cannot be told which
+            # GETs it may expect a 404 of. tests/http/test_configs_api.py checks that a deleted
+            # config's GET and download are 404.
+            "--exclude-checks",
+            "use_after_free",
             "--max-examples",
             "100",
             "--generation-deterministic",
@@ -48,5 +54,5 @@ def test_every_operation_conforms_to_the_document(server: RunningServer, tmp_pat
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-20_000:] + result.stderr[-5_000:]
-    assert "Tested: 9" in result.stdout, result.stdout[-5_000:]
+    assert "Tested: 11" in result.stdout, result.stdout[-5_000:]
     print(result.stdout[result.stdout.find("SUMMARY") :])

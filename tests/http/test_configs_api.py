@@ -445,6 +445,8 @@ async def test_delete_removes_the_file_and_answers_204_without_body(
     assert await response.get_data() == b""
     assert entries(configs_dir) == []
     assert (await client.get(f"/api/configs/{MAC}")).status_code == 404
+    assert (await client.get(f"/api/configs/{MAC}.json")).status_code == 404
+    assert (await client.head(f"/api/configs/{MAC}.json")).status_code == 404
 
 
 async def test_delete_unknown_device_is_404(client: Client) -> None:

@@ -116,3 +116,52 @@ async def test_an_untrusted_request_cannot_name_a_user(client: Client) -> None:
     await client.put(f"/api/configs/{MAC}", json={"content": {}}, headers={"Remote-User": "eve"})
     newest = (await (await client.get(HISTORY)).get_json())["revisions"][0]
     assert newest["user"] is None
+
+
+async def test_one_revision_with_its_content_and_its_file(client: Client) -> None:
+    await put(client, MAC, {"v": 1, "name": "first"})
+    await put(client, MAC, {"v": 2})
+    oldest = (await (await client.get(HISTORY)).get_json())["revisions"][-1]
+    response = await client.get(f"{HISTORY}/{oldest['revision']}")
+    assert response.status_code == 200
+    detail = await response.get_json()
+    assert detail["content"] == {"v": 1, "name": "first"}
+    assert (detail["operation"], detail["current"]) == ("save", False)
+    assert {k: v for k, v in detail.items() if k != "content"} == oldest
+
+    raw = await client.get(f"{HISTORY}/{oldest['revision']}.json")
+    assert raw.status_code == 200
+    assert raw.headers["ETag"] == oldest["etag"]
+    assert raw.headers["Content-Type"] == "application/json"
+    assert await raw.get_data() == b'{\n  "v": 1,\n  "name": "first"\n}\n'
+
+
+async def test_a_delete_revision_has_null_content_and_no_file(client: Client) -> None:
+    await put(client, MAC, {"v": 1})
+    await client.delete(f"/api/configs/{MAC}")
+    newest = (await (await client.get(HISTORY)).get_json())["revisions"][0]
+    detail = await (await client.get(f"{HISTORY}/{newest['revision']}")).get_json()
+    assert (detail["operation"], detail["content"]) == ("delete", None)
+    raw = await client.get(f"{HISTORY}/{newest['revision']}.json")
+    assert raw.status_code == 404
+    body = await raw.get_json()
+    assert_error(body, "RECORD_NOT_FOUND")
+    assert "is a delete; it kept no file" in body["error"]
+
+
+@pytest.mark.parametrize("revision", ["000000000009", "000000000009.json"])
+async def test_an_unknown_revision_is_404(client: Client, revision: str) -> None:
+    await put(client, MAC, {"v": 1})
+    response = await client.get(f"{HISTORY}/{revision}")
+    assert response.status_code == 404
+    assert_error(await response.get_json(), "RECORD_NOT_FOUND")
+
+
+async def test_a_revision_file_is_not_taken_for_a_device_file(client: Client) -> None:
+    """`<mac>/history/<revision>.json` must not reach the device-file route (either lane) as
+    a MAC that fails to parse."""
+    await put(client, MAC, {"v": 1})
+    revision = (await (await client.get(HISTORY)).get_json())["revisions"][0]["revision"]
+    response = await client.get(f"{HISTORY}/{revision}.json")
+    assert response.status_code == 200
+    assert (await client.get(f"/api/configs/{MAC}.json")).status_code == 200

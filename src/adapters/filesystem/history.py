@@ -29,7 +29,7 @@ import attrs
 import msgspec
 
 from adapters.filesystem.files import TEMP_SUFFIX, storage_unavailable, sync_directory, write_all
-from domain.history import Operation, Revision, WriteOrigin
+from domain.history import Operation, Revision, RevisionContent, WriteOrigin
 from domain.model import ConfigDocument, MacAddress
 
 HISTORY_DIRECTORY = ".history"
@@ -224,6 +224,27 @@ class RevisionLog:
                 found.append(revision)
         return tuple(found)
 
+    def content(self, mac_address: MacAddress, revision: str, limit: int) -> RevisionContent | None:
+        """One revision and the bytes it kept, or None when there is no such revision (or the
+        file is not a whole one). `limit` bounds the bytes read, as for a config."""
+        if REVISION_NAME.fullmatch(f"{revision}{REVISION_SUFFIX}") is None:
+            return None
+        path = self._directory(mac_address) / f"{revision}{REVISION_SUFFIX}"
+        try:
+            with path.open("rb") as file:
+                line = file.readline(MAX_HEADER_BYTES)
+                found = self._revision_from(line)
+                if found is None or found.size > limit:
+                    return None
+                body = file.read(found.size + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history file {path}") from exc
+        if len(body) != found.size:
+            return None
+        return RevisionContent(found, body)
+
     # Internals
 
     def _directory(self, mac_address: MacAddress) -> Path:
@@ -277,12 +298,17 @@ class RevisionLog:
             return None
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history file {path}") from exc
+        revision = self._revision_from(line)
+        return None if revision is None else (revision, len(line))
+
+    @staticmethod
+    def _revision_from(line: bytes) -> Revision | None:
         try:
             header = msgspec.json.decode(line, type=_Header)
             operation = Operation(header.operation)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
             return None
-        revision = Revision(
+        return Revision(
             revision=header.revision,
             operation=operation,
             saved_at=header.saved_at,
@@ -290,7 +316,6 @@ class RevisionLog:
             size=header.size,
             origin=WriteOrigin(header.client, header.user, header.correlation_id),
         )
-        return revision, len(line)
 
 
 _TORN = Revision("", Operation.EXTERNAL, 0.0, "", 0)

@@ -31,7 +31,13 @@ from domain.errors import (
     StorageFailure,
     StorageUnavailable,
 )
-from domain.history import UNKNOWN_ORIGIN, ConfigHistory, Operation, WriteOrigin
+from domain.history import (
+    UNKNOWN_ORIGIN,
+    ConfigHistory,
+    Operation,
+    RevisionContent,
+    WriteOrigin,
+)
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -174,6 +180,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         self, mac_address: MacAddress, *, limit: int, before: str | None = None
     ) -> ConfigHistory:
         return await self._reads.run(self._history_of, mac_address, limit, before)
+
+    async def revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
+        return await self._reads.run(self._revision, mac_address, revision)
 
     async def check_writes(self) -> None:
         await self._write_watch.check()
@@ -361,6 +370,13 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             return self._current(mac_address)
         except CorruptDeviceConfig:
             return None
+
+    def _revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
+        found = self._history.content(mac_address, revision, self._max_file_bytes)
+        if found is None:
+            self._check()  # A missing directory is a storage failure, not a missing revision.
+            raise DeviceConfigNotFound(str(mac_address))
+        return found
 
     def _history_of(self, mac_address: MacAddress, limit: int, before: str | None) -> ConfigHistory:
         revisions = self._history.revisions(mac_address, limit, before)

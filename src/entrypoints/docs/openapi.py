@@ -191,6 +191,7 @@ MODELS = (
     schemas.DeviceConfigSummaryOut,
     schemas.ErrorOut,
     schemas.HealthOut,
+    schemas.RevisionDetailOut,
     schemas.UnhealthyOut,
 )
 

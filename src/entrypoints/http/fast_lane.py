@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hypercorn.typing import HTTPScope, Scope
-from werkzeug.routing import PathConverter
 
 from domain.use_cases import GetConfigDocument, GetDeviceConfig
 from entrypoints.http.answer import BODYLESS, Answer, error
@@ -32,6 +31,7 @@ from entrypoints.http.errors import failed
 from entrypoints.http.routes import (
     CONFIG_FILE_ROUTE,
     CONFIG_ROUTE,
+    DeviceFileConverter,
     MacAddressConverter,
 )
 from entrypoints.http.service_routes import HEALTH_ROUTE
@@ -41,7 +41,7 @@ from entrypoints.observability.metrics import Metrics
 from entrypoints.observability.observation import route_label
 
 # The routes' own path grammar (their converters' patterns), so both lanes read a path alike.
-FILE_PATH = re.compile(rf"/api/configs/({PathConverter.regex})\.json")
+FILE_PATH = re.compile(rf"/api/configs/({DeviceFileConverter.regex})\.json")
 CONFIG_PATH = re.compile(rf"/api/configs/({MacAddressConverter.regex})")
 
 # The routes' metric labels, as `name_routes` writes them for Quart.

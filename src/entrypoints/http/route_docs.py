@@ -111,6 +111,10 @@ EXAMPLE_HISTORY: dict[str, Any] = {
     ],
     "count": 2,
 }
+EXAMPLE_REVISION: dict[str, Any] = {
+    **EXAMPLE_HISTORY["revisions"][0],
+    "content": EXAMPLE_CONTENT,
+}
 EXAMPLE_SKIPPED: dict[str, Any] = {
     "name": "02-00-00-00-00-02.json",
     "problem": "not_an_object",

@@ -10,13 +10,15 @@ from quart import Blueprint, Response, current_app, request
 from quart_schema import document_querystring, document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
-from domain.errors import StorageUnavailable
+from domain.errors import RevisionHoldsNoBytes, StorageUnavailable
+from domain.history import Operation
 from domain.model import ConfigListing, DeviceConfig, MacAddress
 from domain.use_cases import (
     DeleteDeviceConfig,
     GetConfigDocument,
     GetConfigHistory,
     GetDeviceConfig,
+    GetRevision,
     ListDeviceConfigs,
     PatchDeviceConfig,
     SaveDeviceConfig,
@@ -32,6 +34,7 @@ from entrypoints.http.route_docs import (
     EXAMPLE_CONFIG,
     EXAMPLE_CONTENT,
     EXAMPLE_HISTORY,
+    EXAMPLE_REVISION,
     EXAMPLE_SKIPPED,
     EXAMPLE_SUMMARY,
     VALIDATION_ERROR,
@@ -48,6 +51,7 @@ from entrypoints.http.schemas import (
     DeviceConfigPatchIn,
     ErrorOut,
     HistoryQuery,
+    RevisionDetailOut,
     read_json_body,
     read_merge_patch,
 )
@@ -80,9 +84,27 @@ class MacAddressConverter(PathConverter):
     part_isolating = False
 
 
-CONVERTERS = {"mac": MacAddressConverter}
+class DeviceFileConverter(PathConverter):
+    """The MAC segment of `/api/configs/<mac>.json`: as Werkzeug's `path`, less a `/history/`
+    segment (a revision's file, `<mac>/history/<revision>.json`, has a route of its own)."""
+
+    regex = r"(?!.*/history/)[^/].*?"
+
+
+class RevisionConverter(PathConverter):
+    """A revision id: twelve digits (anything else is no such revision: 404)."""
+
+    regex = r"[0-9]{12}"
+    part_isolating = True
+
+
+CONVERTERS = {
+    "mac": MacAddressConverter,
+    "device_file": DeviceFileConverter,
+    "revision": RevisionConverter,
+}
 CONFIG_ROUTE = "/api/configs/<mac:mac_address>"
-CONFIG_FILE_ROUTE = "/api/configs/<path:mac_address>.json"
+CONFIG_FILE_ROUTE = "/api/configs/<device_file:mac_address>.json"
 
 
 @blueprint.get("/api/configs")
@@ -290,3 +312,45 @@ async def config_history(mac_address: str) -> Response:
         )
     body = msgspec.json.encode(ConfigHistoryOut.from_domain(mac, history))
     return respond(Answer(200, dict(JSON_TYPE), body))
+
+
+REVISION_ROUTE = f"{HISTORY_ROUTE}/<revision:revision>"
+REVISION_FILE_ROUTE = f"{REVISION_ROUTE}.json"
+
+
+@blueprint.get(REVISION_ROUTE)
+@document_response(RevisionDetailOut)
+@errors(400, 404, 503)
+@tag(["history"])
+@describe(response_examples={200: EXAMPLE_REVISION})
+async def config_revision(mac_address: str, revision: str) -> Response:
+    """Get one revision of a config, with its content.
+
+    `content` is the config as that revision kept it, or `null` for a delete (and for a version
+    another program wrote that was not a JSON object: its file route serves the bytes).
+    """
+    with counted(resolve(Metrics), "history"):
+        mac = MacAddress.parse(mac_address, "get config revision")
+        found = await resolve(GetRevision).execute(mac, revision)
+        history = await resolve(GetConfigHistory).execute(mac, limit=1)
+    body = msgspec.json.encode(RevisionDetailOut.from_content(found, history.current))
+    return respond(Answer(200, dict(JSON_TYPE), body))
+
+
+@blueprint.get(REVISION_FILE_ROUTE)
+@document_response(DeviceConfigFileOut)
+@errors(400, 404, 503)
+@tag(["history"])
+@describe(response_headers={200: ("ETag",)})
+async def config_revision_file(mac_address: str, revision: str) -> Response:
+    """Download the bytes a revision kept, exactly as devices got them then.
+
+    A delete kept no bytes: `404`.
+    """
+    with counted(resolve(Metrics), "history"):
+        mac = MacAddress.parse(mac_address, "get config revision")
+        found = await resolve(GetRevision).execute(mac, revision)
+        if found.revision.operation is Operation.DELETE:
+            raise RevisionHoldsNoBytes(str(mac), revision)
+    headers = {**JSON_TYPE, "ETag": f'"{found.revision.etag}"'}
+    return respond(Answer(200, headers, found.body))

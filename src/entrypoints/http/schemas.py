@@ -14,7 +14,13 @@ from attrs import AttrsInstance
 from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from domain.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE, ConfigHistory, Revision
+from domain.history import (
+    DEFAULT_HISTORY_PAGE,
+    MAX_HISTORY_PAGE,
+    ConfigHistory,
+    Revision,
+    RevisionContent,
+)
 from domain.model import (
     MAX_NESTING,
     ConfigListing,
@@ -153,6 +159,29 @@ class RevisionOut:
             correlation_id=origin.correlation_id,
             current=revision.revision == current,
         )
+
+
+@attrs.frozen(slots=False)
+class RevisionDetailOut(RevisionOut):
+    """A revision with `content`: the config it kept, or null (a delete, or bytes that were
+    not a JSON object)."""
+
+    content: dict[str, Any] | None = attrs.field(kw_only=True)
+
+    @classmethod
+    def from_content(cls, found: RevisionContent, current: str | None) -> RevisionDetailOut:
+        summary = RevisionOut.from_domain(found.revision, current)
+        return cls(**attrs.asdict(summary), content=_object_or_none(found.body))
+
+
+def _object_or_none(body: bytes) -> dict[str, Any] | None:
+    if not body:
+        return None
+    try:
+        value = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 @attrs.frozen(slots=False)
