@@ -19,3 +19,19 @@ def quoted(text: str) -> str:
     messages show what a caller sent (never Python's repr, with its doubled backslashes)."""
     shown = text if len(text) <= SHOWN_INPUT_CHARS else text[:SHOWN_INPUT_CHARS] + "..."
     return f"'{escape_controls(shown)}'"
+
+
+def json_type(value: object) -> str:
+    """JSON's name for the type of a decoded value: `object`, `array`, `string`, `number`,
+    `boolean` or `null`, as messages about a body or a file say it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return "number"

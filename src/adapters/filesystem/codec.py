@@ -19,6 +19,7 @@ from domain.model import (
     is_utf8,
     nested_deeper_than,
 )
+from domain.text import json_type
 
 TOO_DEEP = f"the JSON is nested deeper than {MAX_NESTING} levels"
 
@@ -63,22 +64,10 @@ def decode(mac_address: MacAddress, body: bytes) -> JsonObject:
         raise corrupt(
             mac_address,
             FileProblem.NOT_AN_OBJECT,
-            f"the file holds a JSON {_json_type_name(value)}, not an object",
+            f"the file holds a JSON {json_type(value)}, not an object",
         )
     return value
 
 
 def corrupt(mac_address: MacAddress, problem: FileProblem, reason: str) -> CorruptDeviceConfig:
     return CorruptDeviceConfig(str(mac_address), problem, reason)
-
-
-def _json_type_name(value: object) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"

@@ -23,12 +23,12 @@ from adapters.filesystem.history import DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_REVISI
 from adapters.filesystem.listing import DirectoryListing
 from adapters.filesystem.locks import WriteLocks
 from adapters.filesystem.problems import FileProblem
+from adapters.filesystem.state_log import StateLog
 from adapters.filesystem.threads import BatchedThreads
 from adapters.filesystem.writes import DEFAULT_WRITE_PROBE_SECONDS, WriteWatch
 from domain.errors import (
     CorruptDeviceConfig,
     DeviceConfigNotFound,
-    StorageFailure,
     StorageUnavailable,
 )
 from domain.history import (
@@ -106,8 +106,11 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         # missing or missing from a listing, so it holds at most one entry per stored config.
         self._valid_documents: dict[MacAddress, Signature] = {}
         self._check_task: asyncio.Future[None] | None = None
-        # What the last storage check found (None: usable), so only changes are logged.
-        self._check_state: StorageFailure | None = None
+        self._check_state = StateLog(
+            directory,
+            "storage check of %s failed: %s%s",
+            "the configs directory %s is usable again",
+        )
         self._listing_lock = asyncio.Lock()
         self._listings_started = 0
         self._latest_listing: tuple[int, ConfigListing | None] = (0, None)
@@ -195,23 +198,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         try:
             await asyncio.shield(self._check_task)
         except StorageUnavailable as failure:
-            self._checked(failure)
+            self._check_state.seen(failure)
             raise
-        self._checked(None)
-
-    def _checked(self, failure: StorageUnavailable | None) -> None:
-        """Log the storage's state when it changes, not once per probe."""
-        state = None if failure is None else failure.failure
-        if state == self._check_state:
-            return
-        self._check_state = state
-        if failure is None:
-            logger.info("the configs directory %s is usable again", self._directory)
-        else:
-            cause = f" ({failure.__cause__})" if failure.__cause__ else ""
-            logger.error(
-                "storage check of %s failed: %s%s", self._directory, failure.message, cause
-            )
+        self._check_state.seen(None)
 
     # The methods below run in a worker thread.
 
@@ -286,9 +275,8 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         body = encode_content(config, self._max_file_bytes)
         mac_address = config.mac_address
         with self._writing(mac_address):
-            if condition != ANY_STATE:
-                condition.check(mac_address, self._current(mac_address))
-            return self._write(mac_address, body, overwrite, Operation.SAVE, origin)
+            current = self._judged(mac_address, condition)
+            return self._write(mac_address, body, overwrite, Operation.SAVE, origin, current)
 
     def _update(
         self,
@@ -302,7 +290,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             condition.check(mac_address, document)
             config = change(DeviceConfig(mac_address, content))
             body = encode_content(config, self._max_file_bytes)
-            written = self._write(mac_address, body, True, Operation.PATCH, origin)
+            written = self._write(mac_address, body, True, Operation.PATCH, origin, document)
             return StoredConfig(config, written)
 
     @contextmanager
@@ -318,11 +306,12 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         overwrite: bool,
         operation: Operation,
         origin: WriteOrigin,
+        current: ConfigDocument | None,
     ) -> ConfigDocument:
-        """Under the config's lock: history brought up to date with what is stored, the new
-        revision prepared (a full disk fails here, nothing changed), the config written, the
-        revision committed (history.py)."""
-        names = self._history.catch_up(mac_address, self._recordable(mac_address))
+        """Under the config's lock: history brought up to date with `current` (what is
+        stored), the new revision prepared (a full disk fails here, nothing changed), the
+        config written, the revision committed (history.py)."""
+        names = self._history.catch_up(mac_address, current)
         new = ConfigDocument(mac_address, body, time.time())
         prepared = self._history.prepare(mac_address, operation, new, origin, names=names)
         try:
@@ -339,9 +328,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         self, mac_address: MacAddress, condition: WriteCondition, origin: WriteOrigin
     ) -> None:
         with self._writing(mac_address):
-            if condition != ANY_STATE:
-                condition.check(mac_address, self._current(mac_address))
-            current = self._recordable(mac_address)
+            current = self._judged(mac_address, condition)
             names = self._history.catch_up(mac_address, current)
             prepared = None
             if current is not None:
@@ -362,6 +349,15 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             if prepared is not None:
                 self._history.commit(prepared)
 
+    def _judged(self, mac_address: MacAddress, condition: WriteCondition) -> ConfigDocument | None:
+        """What is stored, read once per write: the condition judges it (a symlink or other
+        non-file fails the write, as a read would), then history keeps it."""
+        if condition == ANY_STATE:
+            return self._recordable(mac_address)
+        current = self._current(mac_address)
+        condition.check(mac_address, current)
+        return current
+
     def _recordable(self, mac_address: MacAddress) -> ConfigDocument | None:
         """What is stored now, as history keeps it: the bytes of any regular file, valid or
         not (replacing a corrupt config keeps it); None for no file, or for a symlink or other
@@ -380,7 +376,10 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
 
     def _history_of(self, mac_address: MacAddress, limit: int, before: str | None) -> ConfigHistory:
         revisions = self._history.revisions(mac_address, limit, before)
-        newest = self._history.newest(mac_address)
+        # A first page starts with the newest: no second look at the directory for it.
+        newest = revisions[0] if before is None and revisions else None
+        if newest is None:
+            newest = self._history.newest(mac_address)
         current = self._recordable(mac_address)
         if newest is None and current is None:
             self._check()  # A missing directory is a storage failure, not a missing config.

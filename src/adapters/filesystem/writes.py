@@ -12,13 +12,13 @@ import asyncio
 import logging
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from adapters.filesystem.files import TEMP_SUFFIX, failure_of
+from adapters.filesystem.state_log import StateLog
 from domain.errors import StorageFailure, StorageUnavailable
 
 logger = logging.getLogger("adapters.filesystem")
@@ -45,9 +45,7 @@ class WriteWatch:
         # (when, what went wrong or None); None until the first write or probe.
         self._latest: tuple[float, StorageUnavailable | None] | None = None
         self._probe: asyncio.Future[None] | None = None
-        # Writes finish on several threads; the lock keeps "log on change" to one line.
-        self._lock = threading.Lock()
-        self._logged: StorageFailure | None = None
+        self._state = StateLog(directory, "writes to %s fail: %s%s", "writes to %s succeed again")
 
     @contextmanager
     def watching(self) -> Iterator[None]:
@@ -79,17 +77,8 @@ class WriteWatch:
             probe_write(self._directory)
 
     def _record(self, failure: StorageUnavailable | None) -> None:
-        state = None if failure is None else failure.failure
-        with self._lock:
-            self._latest = (self._clock(), failure)
-            if state == self._logged:
-                return
-            self._logged = state
-        if failure is None:
-            logger.info("writes to %s succeed again", self._directory)
-        else:
-            cause = f" ({failure.__cause__})" if failure.__cause__ else ""
-            logger.error("writes to %s fail: %s%s", self._directory, failure.message, cause)
+        self._latest = (self._clock(), failure)
+        self._state.seen(failure)
 
 
 def probe_write(directory: Path) -> None:

@@ -31,7 +31,7 @@ from domain.model import (
     is_utf8,
     nested_deeper_than,
 )
-from domain.text import quoted
+from domain.text import json_type, quoted
 from entrypoints.http.errors import RequestValidationFailed
 from entrypoints.http.large_json import off_the_loop
 
@@ -473,17 +473,11 @@ _EXPECTED: dict[Any, str] = {bool: "true or false", dict[str, Any]: "a JSON obje
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
+    """What a body field holds, as a message says it: `an array`, `a string`, `true`."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    return "a number"
+    name = json_type(value)
+    return name if name == "null" else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _invalid(field: str, message: str) -> RequestValidationFailed:
