@@ -11,12 +11,14 @@ import attrs
 from domain.errors import (
     DeviceConfigExists,
     DeviceConfigNotFound,
+    RevisionHoldsNoConfig,
     StorageFailure,
     StorageUnavailable,
 )
 from domain.history import (
     UNKNOWN_ORIGIN,
     ConfigHistory,
+    DeletedConfig,
     Operation,
     Revision,
     RevisionContent,
@@ -145,8 +147,37 @@ class InMemoryDeviceConfigRepository(DeviceConfigRepository):
         self._available()
         for kept in self.revisions.get(mac_address, []):
             if kept.revision == revision:
-                return RevisionContent(kept, self.bodies[(mac_address, revision)])
+                body = self.bodies[(mac_address, revision)]
+                return RevisionContent(kept, body, json.loads(body) if body else None)
         raise DeviceConfigNotFound(str(mac_address))
+
+    async def restore(
+        self,
+        mac_address: MacAddress,
+        revision: str,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
+    ) -> StoredConfig:
+        found = await self.revision(mac_address, revision)
+        if found.content is None:
+            raise RevisionHoldsNoConfig(str(mac_address), revision, "is a delete", "")
+        condition.check(mac_address, self._document(mac_address))
+        document = ConfigDocument(mac_address, found.body, time.time())
+        stored = self.configs[mac_address] = StoredConfig(
+            DeviceConfig(mac_address, found.content), document
+        )
+        self._record(mac_address, Operation.RESTORE, document, origin)
+        return stored
+
+    async def deleted(self) -> tuple[DeletedConfig, ...]:
+        self._available()
+        found = [
+            DeletedConfig(mac_address, kept[-1].saved_at, kept[-1].revision)
+            for mac_address, kept in self.revisions.items()
+            if kept[-1].operation is Operation.DELETE and mac_address not in self.configs
+        ]
+        return tuple(sorted(found, key=lambda item: item.deleted_at, reverse=True))
 
     def _record(
         self,

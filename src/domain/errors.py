@@ -84,6 +84,28 @@ class RevisionHoldsNoBytes(DeviceConfigNotFound):
         self.mac_address = mac_address
 
 
+class RevisionHoldsNoConfig(InvalidDeviceConfig):
+    """A restore or a diff named a revision that holds no config: a delete, or bytes another
+    program wrote that are not a JSON object."""
+
+    def __init__(self, mac_address: str, revision: str, what: str, advice: str) -> None:
+        super().__init__(f"Revision {revision} of config {mac_address} {what}. {advice}")
+        self.mac_address = mac_address
+
+
+class TooLargeToCompare(InvalidDeviceConfig):
+    """A diff of versions larger than a diff is computed for (the work grows faster than the
+    size, and a real config is a few kilobytes)."""
+
+    def __init__(self, mac_address: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"A version of config {mac_address} compared here is {size} bytes; diffs are "
+            f"computed for versions of at most {limit} bytes. Download both (their .json "
+            "routes) and compare them locally."
+        )
+        self.mac_address = mac_address
+
+
 class PreconditionFailed(DomainError):
     """A conditional write found the stored config in another state than the caller expected."""
 

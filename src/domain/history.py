@@ -6,6 +6,9 @@ import enum
 
 import attrs
 
+from domain.errors import RevisionHoldsNoConfig
+from domain.model import JsonObject, MacAddress
+
 
 class Operation(enum.StrEnum):
     """What made a revision."""
@@ -58,12 +61,42 @@ class ConfigHistory:
 
 @attrs.frozen
 class RevisionContent:
-    """A revision with the bytes it kept (empty for a delete)."""
+    """A revision with the bytes it kept (empty for a delete) and the config they hold (None
+    for a delete, and for bytes another program wrote that are not a JSON object)."""
 
     revision: Revision
     body: bytes
+    content: JsonObject | None = None
+
+
+@attrs.frozen
+class DeletedConfig:
+    """A config whose newest revision is a delete: when, and the revision that deleted it (the
+    one before it holds what was deleted)."""
+
+    mac_address: MacAddress
+    deleted_at: float
+    revision: str
+
+
+# The name a diff takes for "the version stored now", where it takes a revision id.
+CURRENT = "current"
 
 
 # How many revisions one history answer may hold (API.md: default 50, at most 1000).
 DEFAULT_HISTORY_PAGE = 50
 MAX_HISTORY_PAGE = 1000
+
+
+def holds_no_config(
+    mac_address: MacAddress, found: RevisionContent, doing: str
+) -> RevisionHoldsNoConfig:
+    """The error for a restore or diff (`doing`: "restore", "compare") of a revision that holds
+    no config."""
+    if found.revision.operation is Operation.DELETE:
+        what = f"is a delete and holds no config to {doing}"
+        advice = f"The revision before it holds what was deleted: {doing} that one."
+    else:
+        what = "holds a version another program wrote that is not a JSON object"
+        advice = f"Only a revision that holds a config can be used to {doing}."
+    return RevisionHoldsNoConfig(str(mac_address), found.revision.revision, what, advice)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from domain.history import UNKNOWN_ORIGIN, ConfigHistory, RevisionContent, WriteOrigin
+from domain.history import (
+    UNKNOWN_ORIGIN,
+    ConfigHistory,
+    DeletedConfig,
+    RevisionContent,
+    WriteOrigin,
+)
 from domain.model import (
     ANY_STATE,
     ConfigDocument,
@@ -105,6 +111,25 @@ class DeviceConfigRepository(Protocol):
     async def revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
         """Return one revision of the config with the bytes it kept. Raises
         `DeviceConfigNotFound` when the config has no such revision."""
+        ...
+
+    async def restore(
+        self,
+        mac_address: MacAddress,
+        revision: str,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
+    ) -> StoredConfig:
+        """Store a revision's bytes again, unchanged, as a new version (a deleted config comes
+        back), atomically with checking the condition, as `save` does. Raises
+        `DeviceConfigNotFound` for no such revision, `RevisionHoldsNoConfig` for one that
+        holds no config (a delete), `PreconditionFailed`. Returns what was stored."""
+        ...
+
+    async def deleted(self) -> tuple[DeletedConfig, ...]:
+        """Every config whose newest revision is a delete (and that no program stored again
+        since), newest delete first."""
         ...
 
     async def check(self) -> None:

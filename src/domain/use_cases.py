@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from domain.errors import StorageUnavailable
+from domain.diff import MAX_DIFF_BYTES, json_patch
+from domain.errors import StorageUnavailable, TooLargeToCompare
 from domain.history import (
+    CURRENT,
     DEFAULT_HISTORY_PAGE,
     MAX_HISTORY_PAGE,
     UNKNOWN_ORIGIN,
     ConfigHistory,
+    DeletedConfig,
     RevisionContent,
     WriteOrigin,
+    holds_no_config,
 )
 from domain.merge_patch import apply_merge_patch
 from domain.model import (
@@ -20,6 +25,7 @@ from domain.model import (
     ConfigDocument,
     ConfigListing,
     DeviceConfig,
+    JsonObject,
     MacAddress,
     StorageStatus,
     StoredConfig,
@@ -137,6 +143,58 @@ class GetRevision(_RepositoryUseCase):
 
     async def execute(self, mac_address: MacAddress, revision: str) -> RevisionContent:
         return await self._repository.revision(mac_address, revision)
+
+
+class RestoreRevision(_NotifyingUseCase):
+    """Store an earlier revision's bytes again as a new version (undelete, too): devices get
+    exactly what they got then, and are told as after a save."""
+
+    async def execute(
+        self,
+        mac_address: MacAddress,
+        revision: str,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
+    ) -> StoredConfig:
+        stored = await self._repository.restore(
+            mac_address, revision, condition=condition, origin=origin
+        )
+        await self._notifier.config_saved(stored)
+        return stored
+
+
+class CompareRevisions(_RepositoryUseCase):
+    """The JSON Patch (RFC 6902) that turns one revision of a config into another, or into the
+    version stored now (`CURRENT`)."""
+
+    async def execute(
+        self, mac_address: MacAddress, revision: str, to: str = CURRENT
+    ) -> list[dict[str, Any]]:
+        source = await self._version(mac_address, revision)
+        target = await self._version(mac_address, to)
+        # Off the event loop: bounded (MAX_DIFF_BYTES), but up to a second of work.
+        return await asyncio.to_thread(json_patch, source, target)
+
+    async def _version(self, mac_address: MacAddress, revision: str) -> JsonObject:
+        if revision == CURRENT:
+            stored = await self._repository.get(mac_address)
+            size, content = len(stored.document.body), stored.config.content
+        else:
+            found = await self._repository.revision(mac_address, revision)
+            if found.content is None:
+                raise holds_no_config(mac_address, found, "compare")
+            size, content = len(found.body), found.content
+        if size > MAX_DIFF_BYTES:
+            raise TooLargeToCompare(str(mac_address), size, MAX_DIFF_BYTES)
+        return content
+
+
+class ListDeletedConfigs(_RepositoryUseCase):
+    """Configs whose newest revision is a delete, newest first: what can be brought back."""
+
+    async def execute(self) -> tuple[DeletedConfig, ...]:
+        return await self._repository.deleted()
 
 
 class CheckStorage(_RepositoryUseCase):

@@ -17,7 +17,7 @@ from domain.use_cases import GetConfigDocument, GetDeviceConfig, ListDeviceConfi
 from entrypoints.background import BackgroundServices
 from entrypoints.docs import swagger
 from entrypoints.docs.openapi import ServiceOpenAPIProvider
-from entrypoints.http import routes, service_routes
+from entrypoints.http import history_routes, routes, service_routes
 from entrypoints.http.conditional import VALIDATOR_HEADERS
 from entrypoints.http.dependencies import attach_container, resolve
 from entrypoints.http.fast_lane import FastLane
@@ -63,6 +63,11 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
         tags=[
             {"name": "configs", "description": "What admins and the admin UI use."},
             {"name": "devices", "description": "What ESP32 devices fetch."},
+            {
+                "name": "history",
+                "description": "Every version saved and every delete, kept: see, compare, "
+                "bring back.",
+            },
             {"name": "service", "description": "Probes for Kubernetes."},
         ],
     )
@@ -76,6 +81,8 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
     app.url_map.merge_slashes = False
     app.url_map.converters.update(routes.CONVERTERS)
     app.register_blueprint(routes.blueprint)
+    if settings.history:
+        app.register_blueprint(history_routes.blueprint)
     app.register_blueprint(service_routes.blueprint)
     app.register_blueprint(swagger.blueprint)
     register_error_handlers(app)
@@ -83,7 +90,7 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
     cors(
         app,
         allow_origin=list(settings.cors_origins),
-        allow_methods=["GET", "PUT", "PATCH", "DELETE"],
+        allow_methods=["GET", "PUT", "PATCH", "DELETE", "POST"],
         allow_headers=[
             "Content-Type",
             "If-Match",

@@ -15,13 +15,16 @@ from domain.ports import DeviceConfigRepository, Notifier
 from domain.use_cases import (
     CheckStorage,
     CheckWrites,
+    CompareRevisions,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetConfigHistory,
     GetDeviceConfig,
     GetRevision,
+    ListDeletedConfigs,
     ListDeviceConfigs,
     PatchDeviceConfig,
+    RestoreRevision,
     SaveDeviceConfig,
 )
 from entrypoints.background import Background, BackgroundServices
@@ -35,13 +38,16 @@ from entrypoints.version import service_version
 USE_CASES = (
     CheckStorage,
     CheckWrites,
+    CompareRevisions,
     DeleteDeviceConfig,
     GetConfigDocument,
     GetConfigHistory,
     GetDeviceConfig,
     GetRevision,
+    ListDeletedConfigs,
     ListDeviceConfigs,
     PatchDeviceConfig,
+    RestoreRevision,
     SaveDeviceConfig,
 )
 
@@ -61,6 +67,7 @@ def bootstrap(
             lock_timeout_seconds=settings.lock_timeout_seconds,
             history_max_revisions=settings.history_max_revisions,
             history_max_age_days=settings.history_max_age_days,
+            history=settings.history,
         )
         if settings.create_configs_dir:
             filesystem.create_directory()
@@ -79,11 +86,14 @@ def bootstrap(
     background = (notifier,) if isinstance(notifier, Background) else ()
     container.register(BackgroundServices, instance=BackgroundServices(background))
     stats = getattr(notifier, "stats", None)
+    # A repository that keeps a history (the filesystem's, while HISTORY is on) counts it.
+    history_stats = getattr(repository, "history_stats", None) if settings.history else None
     metrics = Metrics(
         service_version(),
         stats,
         skip_reasons=SKIP_REASONS,
         conditional_routes=(route_label(CONFIG_FILE_ROUTE), route_label(CONFIG_ROUTE)),
+        history_stats=history_stats,
     )
     container.register(Metrics, instance=metrics)
     return container

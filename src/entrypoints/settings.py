@@ -53,6 +53,8 @@ class Settings:
     send_timeout_seconds: float = 30.0
     log_format: str = "text"
     trust_proxy_headers: bool = False
+    # HISTORY=off: no revisions recorded, the history routes answer 404.
+    history: bool = True
     history_max_revisions: int = 100
     # 0: kept forever.
     history_max_age_days: int = 365
@@ -78,6 +80,7 @@ class Settings:
             "send_timeout_seconds": _seconds(env, "SEND_TIMEOUT_SECONDS", minimum=0.01),
             "log_format": _choice(env, "LOG_FORMAT", ("text", "json")),
             "trust_proxy_headers": _flag(env, "TRUST_PROXY_HEADERS"),
+            "history": _switch(env, "HISTORY"),
             "history_max_revisions": _integer(
                 env, "HISTORY_MAX_REVISIONS", minimum=1, maximum=100_000
             ),
@@ -151,6 +154,11 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str 
 def _flag(env: Mapping[str, str], name: str) -> bool | None:
     choice = _choice(env, name, ("false", "true"))
     return None if choice is None else choice == "true"
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool | None:
+    choice = _choice(env, name, ("off", "on"))
+    return None if choice is None else choice == "on"
 
 
 def _log_level(env: Mapping[str, str]) -> str | None:

@@ -18,6 +18,8 @@ def test_defaults_match_the_contract() -> None:
     assert settings.cors_origins == ("http://localhost:3000",)
     assert (settings.host, settings.port) == ("0.0.0.0", 3201)
     assert settings.max_config_bytes == 1024 * 1024
+    assert (settings.history, settings.history_max_revisions) == (True, 100)
+    assert settings.history_max_age_days == 365
 
 
 def test_reads_every_variable() -> None:
@@ -31,6 +33,9 @@ def test_reads_every_variable() -> None:
             "LOG_LEVEL": "debug",
             "SHUTDOWN_GRACE_SECONDS": "2.5",
             "SEND_TIMEOUT_SECONDS": "7",
+            "HISTORY": "Off",
+            "HISTORY_MAX_REVISIONS": "20",
+            "HISTORY_MAX_AGE_DAYS": "0",
         }
     )
     assert settings == Settings(
@@ -43,6 +48,9 @@ def test_reads_every_variable() -> None:
         log_level="DEBUG",
         shutdown_grace_seconds=2.5,
         send_timeout_seconds=7.0,
+        history=False,
+        history_max_revisions=20,
+        history_max_age_days=0,
     )
 
 
@@ -64,6 +72,9 @@ def test_reads_every_variable() -> None:
         ({"ESP32_CONFIGS_DIR": ""}, "ESP32_CONFIGS_DIR"),
         ({"HOST": "  "}, "HOST"),
         ({"SEND_TIMEOUT_SECONDS": "0"}, "SEND_TIMEOUT_SECONDS"),
+        ({"HISTORY": "false"}, "HISTORY"),
+        ({"HISTORY_MAX_REVISIONS": "0"}, "HISTORY_MAX_REVISIONS"),
+        ({"HISTORY_MAX_AGE_DAYS": "-1"}, "HISTORY_MAX_AGE_DAYS"),
     ],
 )
 def test_malformed_setting_is_refused_naming_the_variable(env: dict[str, str], named: str) -> None:

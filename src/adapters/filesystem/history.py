@@ -18,18 +18,32 @@ program writing that file in place would rewrite history with it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
+import stat
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import msgspec
 
-from adapters.filesystem.files import TEMP_SUFFIX, storage_unavailable, sync_directory, write_all
-from domain.history import Operation, Revision, RevisionContent, WriteOrigin
+from adapters.filesystem.codec import decode
+from adapters.filesystem.files import (
+    TEMP_SUFFIX,
+    Signature,
+    settled,
+    signature,
+    storage_unavailable,
+    sync_directory,
+    write_all,
+)
+from domain.errors import CorruptDeviceConfig
+from domain.history import DeletedConfig, Operation, Revision, RevisionContent, WriteOrigin
 from domain.model import ConfigDocument, MacAddress
 
 HISTORY_DIRECTORY = ".history"
@@ -38,6 +52,9 @@ REVISION_NAME = re.compile(r"(?P<seq>[0-9]{12})\.rev")
 PREPARED_NAME = re.compile(r"\.(?P<seq>[0-9]{12})\.rev\.[A-Za-z0-9_]+\.tmp")
 # Bounded so that a hand-edited revision file cannot make a reader take it whole.
 MAX_HEADER_BYTES = 4096
+MAC_DIRECTORY_NAME = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
+# The size of the history on disk is walked at most this often (a metric; see `measure`).
+MEASURE_SECONDS = 60.0
 
 
 class _Header(msgspec.Struct, omit_defaults=True):
@@ -63,6 +80,25 @@ class Prepared:
     names: list[str]
 
 
+@attrs.frozen
+class HistoryStats:
+    """What this process recorded and pruned, and the history's size on disk (all replicas'),
+    as last measured (None before the first measure)."""
+
+    recorded: dict[str, int]
+    pruned: int
+    bytes_on_disk: int | None
+
+
+@attrs.frozen
+class _Surveyed:
+    """One config's history directory as a survey found it, kept while it is unchanged."""
+
+    signature: Signature
+    newest: Revision | None
+    size: int
+
+
 DEFAULT_MAX_REVISIONS = 100
 DEFAULT_MAX_AGE_DAYS = 365
 
@@ -74,11 +110,21 @@ class RevisionLog:
         *,
         max_revisions: int = DEFAULT_MAX_REVISIONS,
         max_age_days: float = DEFAULT_MAX_AGE_DAYS,
+        enabled: bool = True,
     ) -> None:
         self._root = configs_directory / HISTORY_DIRECTORY
         self._max_revisions = max_revisions
         # 0: kept forever.
         self._max_age_seconds = max_age_days * 86400
+        # Off (HISTORY=off): writes record nothing; what is on the share stays as it is.
+        self.enabled = enabled
+        self._counts_lock = threading.Lock()
+        self._recorded = collections.Counter({operation.value: 0 for operation in Operation})
+        self._pruned = 0
+        self._survey_lock = threading.Lock()
+        self._surveyed: dict[str, _Surveyed] = {}
+        self._bytes_on_disk: int | None = None
+        self._measured_at = -MEASURE_SECONDS
 
     def prepare(
         self,
@@ -90,10 +136,12 @@ class RevisionLog:
         names: list[str],
         deleted: ConfigDocument | None = None,
         saved_at: float | None = None,
-    ) -> Prepared:
+    ) -> Prepared | None:
         """Write the next revision of this config under a temp name, fsynced. `document` is
         what will be stored (None for a delete, with `deleted` what is removed); `names` is
-        what `catch_up` returned."""
+        what `catch_up` returned. None when history is off."""
+        if not self.enabled:
+            return None
         directory = self._directory(mac_address)
         seq = int(names[-1][:12]) + 1 if names else 1
         kept = document if document is not None else deleted
@@ -130,8 +178,10 @@ class RevisionLog:
             raise storage_unavailable(exc, f"recording history in {directory}") from exc
         return Prepared(directory, temp_name, revision, names)
 
-    def commit(self, prepared: Prepared) -> Revision:
+    def commit(self, prepared: Prepared | None) -> None:
         """Give a prepared revision its name (never replacing one) and make that durable."""
+        if prepared is None:
+            return
         target = prepared.directory / f"{prepared.revision.revision}{REVISION_SUFFIX}"
         try:
             os.link(prepared.temp_name, target)
@@ -142,7 +192,8 @@ class RevisionLog:
         prepared.names.sort()
         self._prune(prepared.directory, prepared.names)
         sync_directory(prepared.directory)
-        return prepared.revision
+        with self._counts_lock:
+            self._recorded[prepared.revision.operation.value] += 1
 
     def _prune(self, directory: Path, names: list[str]) -> None:
         """Keep at most `max_revisions`, none older than `max_age_days`; never the newest (what
@@ -165,13 +216,17 @@ class RevisionLog:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(directory / name)
             names.remove(name)
+            with self._counts_lock:
+                self._pruned += 1
 
     def _is_delete(self, path: Path) -> bool:
         revision = self._read(path)
         return revision is not None and revision.operation is Operation.DELETE
 
-    def abandon(self, prepared: Prepared) -> None:
+    def abandon(self, prepared: Prepared | None) -> None:
         """The write it was for failed: nothing to record."""
+        if prepared is None:
+            return
         with contextlib.suppress(OSError):
             os.unlink(prepared.temp_name)
 
@@ -180,6 +235,8 @@ class RevisionLog:
         revision names for `prepare`. Any revision left under its temp name is a crashed
         write's (writes hold the lock from prepare to commit): committed if the config holds
         its bytes, else removed. A version another program wrote is recorded as `external`."""
+        if not self.enabled:
+            return []
         directory = self._directory(mac_address)
         names, leftovers = self._scan(directory)
         recorded = False
@@ -243,7 +300,87 @@ class RevisionLog:
             raise storage_unavailable(exc, f"reading history file {path}") from exc
         if len(body) != found.size:
             return None
-        return RevisionContent(found, body)
+        try:
+            content = decode(mac_address, body) if found.operation is not Operation.DELETE else None
+        except CorruptDeviceConfig:
+            content = None  # Another program's bytes: kept as they were, not a config.
+        return RevisionContent(found, body, content)
+
+    def deleted(self, stored: Callable[[str], bool]) -> tuple[DeletedConfig, ...]:
+        """The configs whose newest revision is a delete, newest first, less those `stored`
+        says are back (another program wrote the file since)."""
+        found = [
+            DeletedConfig(MacAddress(name), surveyed.newest.saved_at, surveyed.newest.revision)
+            for name, surveyed in self._survey().items()
+            if surveyed.newest is not None
+            and surveyed.newest.operation is Operation.DELETE
+            and not stored(name)
+        ]
+        found.sort(key=lambda item: (item.deleted_at, str(item.mac_address)), reverse=True)
+        return tuple(found)
+
+    def stats(self) -> HistoryStats:
+        with self._counts_lock:
+            return HistoryStats(dict(self._recorded), self._pruned, self._bytes_on_disk)
+
+    def measure_due(self) -> bool:
+        return time.monotonic() - self._measured_at >= MEASURE_SECONDS
+
+    def measure(self) -> None:
+        """Measure the history's bytes on disk. A directory unchanged since the last survey
+        (stat signature, settled) is not walked again, so at 20,000 configs a measure costs a
+        stat per config plus a walk of the few that changed."""
+        self._measured_at = time.monotonic()
+        surveyed = self._survey()
+        self._bytes_on_disk = sum(item.size for item in surveyed.values())
+
+    def _survey(self) -> dict[str, _Surveyed]:
+        """Every config's history directory: its newest revision and its bytes. What an earlier
+        survey found is kept for a directory whose signature is unchanged and settled (adding or
+        removing a revision changes it); the rest is looked at again, and directories gone
+        since are forgotten."""
+        with self._survey_lock:
+            try:
+                entries = list(os.scandir(self._root))
+            except FileNotFoundError:
+                self._surveyed = {}
+                return {}
+            except OSError as exc:
+                raise storage_unavailable(exc, f"reading history in {self._root}") from exc
+            now = time.time_ns()
+            fresh: dict[str, _Surveyed] = {}
+            for entry in entries:
+                if MAC_DIRECTORY_NAME.fullmatch(entry.name) is None:
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISDIR(info.st_mode):
+                    continue
+                known = self._surveyed.get(entry.name)
+                if known is not None and known.signature == signature(info) and settled(info, now):
+                    fresh[entry.name] = known
+                else:
+                    fresh[entry.name] = self._survey_one(Path(entry.path), signature(info))
+            self._surveyed = fresh
+            return fresh
+
+    def _survey_one(self, directory: Path, directory_signature: Signature) -> _Surveyed:
+        names, size = [], 0
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    with contextlib.suppress(FileNotFoundError):
+                        size += entry.stat(follow_symlinks=False).st_size
+                    if REVISION_NAME.fullmatch(entry.name):
+                        names.append(entry.name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history in {directory}") from exc
+        newest = self._read(directory / max(names)) if names else None
+        return _Surveyed(directory_signature, newest, size)
 
     # Internals
 

@@ -9,8 +9,10 @@ whole) and `codec` (the stored form).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +21,12 @@ from pathlib import Path
 from adapters.filesystem import files
 from adapters.filesystem.codec import decode, encode_content
 from adapters.filesystem.files import Signature, settled, signature, storage_unavailable
-from adapters.filesystem.history import DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_REVISIONS, RevisionLog
+from adapters.filesystem.history import (
+    DEFAULT_MAX_AGE_DAYS,
+    DEFAULT_MAX_REVISIONS,
+    HistoryStats,
+    RevisionLog,
+)
 from adapters.filesystem.listing import DirectoryListing
 from adapters.filesystem.locks import WriteLocks
 from adapters.filesystem.problems import FileProblem
@@ -34,9 +41,11 @@ from domain.errors import (
 from domain.history import (
     UNKNOWN_ORIGIN,
     ConfigHistory,
+    DeletedConfig,
     Operation,
     RevisionContent,
     WriteOrigin,
+    holds_no_config,
 )
 from domain.model import (
     ANY_STATE,
@@ -87,14 +96,19 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         write_probe_seconds: float = DEFAULT_WRITE_PROBE_SECONDS,
         history_max_revisions: int = DEFAULT_MAX_REVISIONS,
         history_max_age_days: float = DEFAULT_MAX_AGE_DAYS,
+        history: bool = True,
     ) -> None:
         self._directory = directory
         self._max_file_bytes = max_file_bytes
         self._locks = WriteLocks(directory, lock_timeout_seconds)
         self._listing = DirectoryListing(directory, self._summary, stale_temp_seconds)
         self._history = RevisionLog(
-            directory, max_revisions=history_max_revisions, max_age_days=history_max_age_days
+            directory,
+            max_revisions=history_max_revisions,
+            max_age_days=history_max_age_days,
+            enabled=history,
         )
+        self._measuring: threading.Thread | None = None
         # Reads and stats are short and, on a busy replica, many at once: batched. Writes are
         # batched too, on threads of their own so that no read waits behind an fsync, and at
         # most WRITE_BATCH at a time (see there). Listings keep a thread hop each.
@@ -187,6 +201,37 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     async def revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
         return await self._reads.run(self._revision, mac_address, revision)
 
+    async def restore(
+        self,
+        mac_address: MacAddress,
+        revision: str,
+        *,
+        condition: WriteCondition = ANY_STATE,
+        origin: WriteOrigin = UNKNOWN_ORIGIN,
+    ) -> StoredConfig:
+        return await self._writes.run(self._restore, mac_address, revision, condition, origin)
+
+    async def deleted(self) -> tuple[DeletedConfig, ...]:
+        # A thread of its own, as a listing: a survey may take a while on a first call.
+        return await asyncio.to_thread(self._history.deleted, self._stored)
+
+    def history_stats(self) -> HistoryStats:
+        """What history recorded and pruned here, and its size on disk, as last measured; a
+        measure older than a minute starts a new one in the background (one at a time), so a
+        scrape never waits for a walk of the share."""
+        idle = self._measuring is None or not self._measuring.is_alive()
+        if self._history.enabled and self._history.measure_due() and idle:
+            self._measuring = threading.Thread(
+                target=self._measure, name="history-measure", daemon=True
+            )
+            self._measuring.start()
+        return self._history.stats()
+
+    def _measure(self) -> None:
+        # Logged where it happened; the gauge keeps its last value.
+        with contextlib.suppress(StorageUnavailable):
+            self._history.measure()
+
     async def check_writes(self) -> None:
         await self._write_watch.check()
 
@@ -278,6 +323,26 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             current = self._judged(mac_address, condition)
             return self._write(mac_address, body, overwrite, Operation.SAVE, origin, current)
 
+    def _restore(
+        self,
+        mac_address: MacAddress,
+        revision: str,
+        condition: WriteCondition,
+        origin: WriteOrigin,
+    ) -> StoredConfig:
+        with self._writing(mac_address):
+            # The revision first: naming one that does not exist, or holds no config, is the
+            # request's mistake whatever the condition says.
+            found = self._revision(mac_address, revision)
+            if found.content is None:
+                raise holds_no_config(mac_address, found, "restore")
+            current = self._judged(mac_address, condition)
+            written = self._write(mac_address, found.body, True, Operation.RESTORE, origin, current)
+            return StoredConfig(DeviceConfig(mac_address, found.content), written)
+
+    def _stored(self, name: str) -> bool:
+        return os.path.lexists(self._directory / f"{name}.json")
+
     def _update(
         self,
         mac_address: MacAddress,
@@ -368,7 +433,11 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             return None
 
     def _revision(self, mac_address: MacAddress, revision: str) -> RevisionContent:
-        found = self._history.content(mac_address, revision, self._max_file_bytes)
+        found = (
+            self._history.content(mac_address, revision, self._max_file_bytes)
+            if self._history.enabled
+            else None
+        )
         if found is None:
             self._check()  # A missing directory is a storage failure, not a missing revision.
             raise DeviceConfigNotFound(str(mac_address))

@@ -106,6 +106,14 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
             if media_types and "requestBody" in operation:
                 body = next(iter(operation["requestBody"]["content"].values()))
                 operation["requestBody"]["content"] = {media: dict(body) for media in media_types}
+            if extra["response_media_types"] and "content" in responses.get("200", {}):
+                body = next(iter(responses["200"]["content"].values()))
+                responses["200"]["content"] = {
+                    media: dict(body) for media in extra["response_media_types"]
+                }
+            if extra["response_array"]:
+                for body in responses["200"]["content"].values():
+                    body["schema"] = {"type": "array", "items": body["schema"]}
             if extra["request_example"] is not None and "requestBody" in operation:
                 for body in operation["requestBody"]["content"].values():
                     body["example"] = extra["request_example"]
@@ -148,10 +156,13 @@ def _refer_to_components(
     completed for this operation, and refer to it there: generated clients name their types
     after components, never after inline schemas."""
     for body in _bodies(operation):
-        title = body["schema"].get("title")
+        # An array answer (a diff) refers to its items' component.
+        holder = body["schema"] if body["schema"].get("type") == "array" else body
+        key = "items" if holder is not body else "schema"
+        title = holder[key].get("title")
         if title in models and title in _model_components():
-            components[title] = body["schema"]
-            body["schema"] = _ref(title)
+            components[title] = holder[key]
+            holder[key] = _ref(title)
 
 
 def _renamed(node: Any) -> Any:
@@ -183,6 +194,7 @@ def _ref(component: str) -> dict[str, str]:
 # Every model a route documents, and the models they nest.
 MODELS = (
     schemas.ConfigHistoryOut,
+    schemas.DeletedConfigsOut,
     schemas.DeviceConfigFileOut,
     schemas.DeviceConfigIn,
     schemas.DeviceConfigListOut,
@@ -191,6 +203,8 @@ MODELS = (
     schemas.DeviceConfigSummaryOut,
     schemas.ErrorOut,
     schemas.HealthOut,
+    schemas.JsonPatchOperationOut,
+    schemas.RestoreIn,
     schemas.RevisionDetailOut,
     schemas.UnhealthyOut,
 )

@@ -15,7 +15,7 @@ from quart_schema import hide
 from werkzeug.exceptions import NotFound
 
 from domain.model import MAC_ADDRESS_PATTERN
-from entrypoints.http.schemas import REVISION_PATTERN
+from entrypoints.http.schemas import DIFF_TARGET_PATTERN, REVISION_PATTERN
 
 DOCS_PATH = "/api/docs"
 ASSETS_PATH = "/api/docs/assets"
@@ -91,6 +91,7 @@ PATTERN_WORDS = {
     MAC_ADDRESS_PATTERN: "not a MAC address: six pairs of hex digits joined by - or by :, "
     "like 02-00-00-00-00-01",
     REVISION_PATTERN: "not a revision id: twelve digits, as a history answer gives them",
+    DIFF_TARGET_PATTERN: "not a revision id (twelve digits) nor current",
 }
 
 blueprint = Blueprint("docs", __name__)

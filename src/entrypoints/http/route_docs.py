@@ -18,6 +18,8 @@ def describe(
     response_headers: dict[int, tuple[str, ...]] | None = None,
     empty: dict[int, str] | None = None,
     request_media_types: tuple[str, ...] = (),
+    response_media_types: tuple[str, ...] = (),
+    response_array: bool = False,
     request_example: Any = None,
     response_examples: dict[int, Any] | None = None,
     previous_responses: dict[int, tuple[str, str]] | None = None,
@@ -25,7 +27,10 @@ def describe(
     """Attach to a route what its OpenAPI operation should say beyond quart-schema's reach.
 
     Stacks: several `describe` decorators on one route add up. `request_media_types` lists
-    the media types the body is documented under (the first is the preferred one);
+    the media types the body is documented under (the first is the preferred one), and
+    `response_media_types` those of the 200 answer (JSON when not given), and
+    `response_array` makes it an array of the documented model (quart-schema documents a
+    model, not a list of one);
     `previous_responses` maps a status to (component, description) for answers the previous
     service documented with a schema of its own.
     """
@@ -36,6 +41,8 @@ def describe(
             "response_headers": {},
             "empty": {},
             "request_media_types": (),
+            "response_media_types": (),
+            "response_array": False,
             "request_example": None,
             "response_examples": {},
             "previous_responses": {},
@@ -44,6 +51,8 @@ def describe(
         doc["response_headers"] = {**doc["response_headers"], **(response_headers or {})}
         doc["empty"] = {**doc["empty"], **(empty or {})}
         doc["request_media_types"] = request_media_types or doc["request_media_types"]
+        doc["response_media_types"] = response_media_types or doc["response_media_types"]
+        doc["response_array"] = response_array or doc["response_array"]
         doc["previous_responses"] = {**doc["previous_responses"], **(previous_responses or {})}
         if request_example is not None:
             doc["request_example"] = request_example
@@ -114,6 +123,20 @@ EXAMPLE_HISTORY: dict[str, Any] = {
 EXAMPLE_REVISION: dict[str, Any] = {
     **EXAMPLE_HISTORY["revisions"][0],
     "content": EXAMPLE_CONTENT,
+}
+EXAMPLE_DIFF: list[dict[str, Any]] = [
+    {"op": "replace", "path": "/enableOTA", "value": True},
+    {"op": "add", "path": "/wifi/powerSave", "value": "min_modem"},
+]
+EXAMPLE_DELETED: dict[str, Any] = {
+    "configs": [
+        {
+            "mac_address": EXAMPLE_MAC,
+            "deleted_at": "2026-12-01T18:30:00.123Z",
+            "revision": "000000000003",
+        }
+    ],
+    "count": 1,
 }
 EXAMPLE_SKIPPED: dict[str, Any] = {
     "name": "02-00-00-00-00-02.json",

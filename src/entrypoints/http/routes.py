@@ -7,18 +7,15 @@ from typing import Any, TypeVar
 
 import msgspec
 from quart import Blueprint, Response, current_app, request
-from quart_schema import document_querystring, document_request, document_response, tag
+from quart_schema import document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
-from domain.errors import RevisionHoldsNoBytes, StorageUnavailable
-from domain.history import Operation
+from domain.errors import StorageUnavailable
 from domain.model import ConfigListing, DeviceConfig, MacAddress
 from domain.use_cases import (
     DeleteDeviceConfig,
     GetConfigDocument,
-    GetConfigHistory,
     GetDeviceConfig,
-    GetRevision,
     ListDeviceConfigs,
     PatchDeviceConfig,
     SaveDeviceConfig,
@@ -33,8 +30,6 @@ from entrypoints.http.responses import respond
 from entrypoints.http.route_docs import (
     EXAMPLE_CONFIG,
     EXAMPLE_CONTENT,
-    EXAMPLE_HISTORY,
-    EXAMPLE_REVISION,
     EXAMPLE_SKIPPED,
     EXAMPLE_SUMMARY,
     VALIDATION_ERROR,
@@ -43,15 +38,12 @@ from entrypoints.http.route_docs import (
     describe,
 )
 from entrypoints.http.schemas import (
-    ConfigHistoryOut,
     DeviceConfigFileOut,
     DeviceConfigIn,
     DeviceConfigListOut,
     DeviceConfigOut,
     DeviceConfigPatchIn,
     ErrorOut,
-    HistoryQuery,
-    RevisionDetailOut,
     read_json_body,
     read_merge_patch,
 )
@@ -78,8 +70,9 @@ class MacAddressConverter(PathConverter):
     the handler and is refused as a bad MAC (400) rather than "no such route" (404); but never
     ending in `.json`, which is the device file's read-only URL (other methods there are 405)."""
 
-    # Nor a `/history` segment: `/api/configs/<mac>/history` is a route of its own.
-    regex = r"(?:(?!/history(?:/|$))[\s\S])+?(?<!\.json)"
+    # Nor a `/history` segment or a final `/restore`: `/api/configs/<mac>/history` and
+    # `.../restore` are routes of their own (history_routes.py).
+    regex = r"(?:(?!/history(?:/|$)|/restore$)[\s\S])+?(?<!\.json)"
     # Werkzeug would take a regex without "/" as one path segment only.
     part_isolating = False
 
@@ -285,72 +278,3 @@ async def delete_config(mac_address: str) -> Response:
             origin=write_origin(),
         )
     return respond(Answer(204))
-
-
-HISTORY_ROUTE = f"{CONFIG_ROUTE}/history"
-
-
-@blueprint.get(HISTORY_ROUTE)
-@document_querystring(HistoryQuery)
-@document_response(ConfigHistoryOut)
-@errors(400, 404, 503)
-@tag(["history"])
-@describe(response_examples={200: EXAMPLE_HISTORY})
-async def config_history(mac_address: str) -> Response:
-    """List a config's revisions, newest first.
-
-    Every save, patch and delete this service made is a revision, and so is a version another
-    program wrote, kept before the next write replaced it. A deleted config keeps its history.
-    Pages of `limit` revisions (default 50, at most 1000); pass the last `revision` of a page as
-    `before` for the next. `404` when the device has neither a config nor a history.
-    """
-    with counted(resolve(Metrics), "history"):
-        mac = MacAddress.parse(mac_address, "get config history")
-        query = HistoryQuery.parse(request.args.get("limit"), request.args.get("before"))
-        history = await resolve(GetConfigHistory).execute(
-            mac, limit=query.limit, before=query.before
-        )
-    body = msgspec.json.encode(ConfigHistoryOut.from_domain(mac, history))
-    return respond(Answer(200, dict(JSON_TYPE), body))
-
-
-REVISION_ROUTE = f"{HISTORY_ROUTE}/<revision:revision>"
-REVISION_FILE_ROUTE = f"{REVISION_ROUTE}.json"
-
-
-@blueprint.get(REVISION_ROUTE)
-@document_response(RevisionDetailOut)
-@errors(400, 404, 503)
-@tag(["history"])
-@describe(response_examples={200: EXAMPLE_REVISION})
-async def config_revision(mac_address: str, revision: str) -> Response:
-    """Get one revision of a config, with its content.
-
-    `content` is the config as that revision kept it, or `null` for a delete (and for a version
-    another program wrote that was not a JSON object: its file route serves the bytes).
-    """
-    with counted(resolve(Metrics), "history"):
-        mac = MacAddress.parse(mac_address, "get config revision")
-        found = await resolve(GetRevision).execute(mac, revision)
-        history = await resolve(GetConfigHistory).execute(mac, limit=1)
-    body = msgspec.json.encode(RevisionDetailOut.from_content(found, history.current))
-    return respond(Answer(200, dict(JSON_TYPE), body))
-
-
-@blueprint.get(REVISION_FILE_ROUTE)
-@document_response(DeviceConfigFileOut)
-@errors(400, 404, 503)
-@tag(["history"])
-@describe(response_headers={200: ("ETag",)})
-async def config_revision_file(mac_address: str, revision: str) -> Response:
-    """Download the bytes a revision kept, exactly as devices got them then.
-
-    A delete kept no bytes: `404`.
-    """
-    with counted(resolve(Metrics), "history"):
-        mac = MacAddress.parse(mac_address, "get config revision")
-        found = await resolve(GetRevision).execute(mac, revision)
-        if found.revision.operation is Operation.DELETE:
-            raise RevisionHoldsNoBytes(str(mac), revision)
-    headers = {**JSON_TYPE, "ETag": f'"{found.revision.etag}"'}
-    return respond(Answer(200, headers, found.body))

@@ -15,9 +15,11 @@ from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from domain.history import (
+    CURRENT,
     DEFAULT_HISTORY_PAGE,
     MAX_HISTORY_PAGE,
     ConfigHistory,
+    DeletedConfig,
     Revision,
     RevisionContent,
 )
@@ -47,6 +49,17 @@ class DeviceConfigIn:
 
     content: dict[str, Any]
     allow_overwrite: bool = True
+
+
+REVISION_PATTERN = "^[0-9]{12}$"
+RevisionId = Annotated[str, msgspec.Meta(pattern=REVISION_PATTERN)]
+
+
+@attrs.frozen
+class RestoreIn:
+    """Body of `POST /api/configs/{mac_address}/restore`: the revision to bring back."""
+
+    revision: RevisionId
 
 
 class DeviceConfigPatchIn(TypedDict):
@@ -171,17 +184,7 @@ class RevisionDetailOut(RevisionOut):
     @classmethod
     def from_content(cls, found: RevisionContent, current: str | None) -> RevisionDetailOut:
         summary = RevisionOut.from_domain(found.revision, current)
-        return cls(**attrs.asdict(summary), content=_object_or_none(found.body))
-
-
-def _object_or_none(body: bytes) -> dict[str, Any] | None:
-    if not body:
-        return None
-    try:
-        value = msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+        return cls(**attrs.asdict(summary), content=found.content)
 
 
 @attrs.frozen(slots=False)
@@ -196,7 +199,57 @@ class ConfigHistoryOut:
         return cls(mac_address=str(mac_address), revisions=revisions, count=len(revisions))
 
 
-REVISION_PATTERN = "^[0-9]{12}$"
+@attrs.frozen(slots=False)
+class DeletedConfigOut:
+    mac_address: str
+    deleted_at: str
+    # The delete's revision: the one before it holds what was deleted.
+    revision: str
+
+
+@attrs.frozen(slots=False)
+class DeletedConfigsOut:
+    configs: list[DeletedConfigOut]
+    count: int
+
+    @classmethod
+    def from_domain(cls, deleted: tuple[DeletedConfig, ...]) -> DeletedConfigsOut:
+        configs = [
+            DeletedConfigOut(str(item.mac_address), rfc3339(item.deleted_at), item.revision)
+            for item in deleted
+        ]
+        return cls(configs=configs, count=len(configs))
+
+
+# Documentation only (a diff is answered as jsonpatch makes it); a msgspec Struct, not attrs,
+# for the member named `from`.
+class JsonPatchOperationOut(msgspec.Struct):
+    """The operations, applied in order, that turn one version into the other (RFC 6902): `op`
+    is `add`, `remove`, `replace`, `move`, `copy` or `test`; `path` (and `from`, for move and
+    copy) are JSON Pointers (RFC 6901)."""
+
+    op: str
+    path: str
+    value: Any = None
+    from_: str | None = msgspec.field(default=None, name="from")
+
+
+DIFF_TARGET_PATTERN = f"^(?:[0-9]{{12}}|{CURRENT})$"
+
+
+@attrs.frozen
+class DiffQuery:
+    """The query of a revision's diff: `to` another revision, or `current` (the default)."""
+
+    to: Annotated[str, msgspec.Meta(pattern=DIFF_TARGET_PATTERN)] = CURRENT
+
+    @classmethod
+    def parse(cls, to: str | None) -> DiffQuery:
+        if to is None:
+            return cls()
+        if to != CURRENT and _REVISION_ID.fullmatch(to) is None:
+            raise _invalid("to", f"to must be a revision id from this history, or {CURRENT}.")
+        return cls(to)
 
 
 @attrs.frozen
@@ -448,7 +501,7 @@ def _problems(data: dict[str, Any], schema: type[T]) -> list[tuple[str, str]]:
         for name in data
         if name not in attrs.fields_dict(schema)
     ]
-    types = typing.get_type_hints(schema)
+    types = typing.get_type_hints(schema, include_extras=True)
     for field in fields:
         if field.name not in data:
             if field.default is attrs.NOTHING:
@@ -458,18 +511,25 @@ def _problems(data: dict[str, Any], schema: type[T]) -> list[tuple[str, str]]:
             msgspec.convert(data[field.name], types[field.name], strict=True)
         except msgspec.ValidationError:
             expected = _EXPECTED.get(types[field.name], "of another type")
+            value = data[field.name]
+            # A string of the wrong form (a pattern) is shown, clipped: "must be a revision id,
+            # not a string" would say nothing.
+            of_wrong_form = isinstance(value, str) and typing.get_args(types[field.name])[:1] == (
+                str,
+            )
+            held = quoted(value[:40]) if of_wrong_form else _json_type(value)
             problems.append(
-                (
-                    field.name,
-                    f"Field {quoted(field.name)} must be {expected}, "
-                    f"not {_json_type(data[field.name])}.",
-                )
+                (field.name, f"Field {quoted(field.name)} must be {expected}, not {held}.")
             )
     return problems
 
 
 # What a body field's type asks for, in JSON's words.
-_EXPECTED: dict[Any, str] = {bool: "true or false", dict[str, Any]: "a JSON object"}
+_EXPECTED: dict[Any, str] = {
+    bool: "true or false",
+    dict[str, Any]: "a JSON object",
+    RevisionId: "a revision id from the config's history (twelve digits)",
+}
 
 
 def _json_type(value: Any) -> str:

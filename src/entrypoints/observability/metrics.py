@@ -6,7 +6,7 @@ import collections
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -28,7 +28,7 @@ from entrypoints.observability.exposition import TextEncoder
 
 # The config operations the routes count (`http.errors.counted`): their success series and
 # every storage failure kind exist from the start at 0, so `rate()` over them is 0, not "no data".
-OPERATIONS = ("list", "get", "download", "save", "patch", "delete", "history")
+OPERATIONS = ("list", "get", "download", "save", "patch", "delete", "history", "restore")
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Any other method (a client may send any token) is counted as OTHER, for the same reason.
@@ -45,6 +45,7 @@ class Metrics:
         notifier_stats: Callable[[], DeliveryCounts] | None = None,
         skip_reasons: Iterable[str] = (),
         conditional_routes: Iterable[str] = (),
+        history_stats: Callable[[], HistoryCounts] | None = None,
     ) -> None:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -52,6 +53,8 @@ class Metrics:
         self._children: dict[tuple[Counter | Gauge | Histogram, tuple[str, ...]], Any] = {}
         self.text = TextEncoder()
         registry.register(NotifierCollector(notifier_stats))
+        if history_stats is not None:
+            registry.register(HistoryCollector(history_stats))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         Gauge(
@@ -259,3 +262,48 @@ class NotifierCollector(Collector):
             ("dropped", stats.dropped, "Updates dropped because the queue was full."),
         ):
             yield CounterMetricFamily(f"iot_mqtt_messages_{name}", text, value=value)
+
+
+class HistoryCounts(Protocol):
+    """What the history of a repository that keeps one reports."""
+
+    @property
+    def recorded(self) -> Mapping[str, int]: ...
+
+    @property
+    def pruned(self) -> int: ...
+
+    @property
+    def bytes_on_disk(self) -> int | None: ...
+
+
+class HistoryCollector(Collector):
+    """History's counts, read when scraped. Its size on disk is the share's (every replica
+    reports the same), measured at most once a minute; NaN until first measured."""
+
+    def __init__(self, stats: Callable[[], HistoryCounts]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        recorded = CounterMetricFamily(
+            "iot_history_revisions_recorded",
+            "Revisions this replica recorded, by operation (save, patch, delete, restore; "
+            "external: a version another program wrote, found before our next write).",
+            labels=["operation"],
+        )
+        for operation, count in sorted(stats.recorded.items()):
+            recorded.add_metric([operation], count)
+        yield recorded
+        yield CounterMetricFamily(
+            "iot_history_revisions_pruned",
+            "Revisions this replica removed by retention (HISTORY_MAX_REVISIONS, _MAX_AGE_DAYS).",
+            value=stats.pruned,
+        )
+        size = stats.bytes_on_disk
+        yield GaugeMetricFamily(
+            "iot_history_bytes",
+            "Bytes the history holds on the share (all configs, all replicas), measured at "
+            "most once a minute.",
+            value=float("nan") if size is None else size,
+        )
