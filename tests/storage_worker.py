@@ -4,6 +4,7 @@ Run as `python -m tests.storage_worker MODE ...` by the concurrency and crash te
 
     race DIRECTORY MAC WRITER START_FILE save|delete   one operation, once START_FILE exists
     loop DIRECTORY MAC[,MAC...]                         save new versions until killed
+    churn DIRECTORY MAC[,MAC...]                        the same, every fourth write a delete
     increment DIRECTORY MAC COUNT                       COUNT read-modify-conditional-writes
     increment-http BASE_URL[,BASE_URL...] MAC COUNT     the same through the HTTP API
 """
@@ -11,6 +12,7 @@ Run as `python -m tests.storage_worker MODE ...` by the concurrency and crash te
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -77,6 +79,22 @@ async def loop(directory: Path, macs: list[str]) -> None:
         version += 1
 
 
+async def churn(directory: Path, macs: list[str]) -> None:
+    """As `loop`, but every fourth write is a delete: history records both."""
+    repository = FilesystemDeviceConfigRepository(directory)
+    version = 0
+    while True:
+        mac = MacAddress(macs[version % len(macs)])
+        if version % 4 == 3:
+            with contextlib.suppress(DeviceConfigNotFound):
+                await repository.delete(mac)
+        else:
+            await repository.save(DeviceConfig(mac, version_content(str(mac), version)))
+        if version == 0:
+            print("ready", flush=True)
+        version += 1
+
+
 async def increment(directory: Path, mac: str, count: int) -> None:
     """Add one to the counter `count` times, each time read -> modify -> write if unchanged."""
     repository = FilesystemDeviceConfigRepository(directory)
@@ -130,6 +148,8 @@ def main(argv: list[str]) -> None:
         print(asyncio.run(race(Path(directory), mac, int(writer), operation)))
     elif mode == "loop":
         asyncio.run(loop(Path(argv[1]), argv[2].split(",")))
+    elif mode == "churn":
+        asyncio.run(churn(Path(argv[1]), argv[2].split(",")))
     elif mode == "increment":
         asyncio.run(increment(Path(argv[1]), argv[2], int(argv[3])))
     elif mode == "increment-http":

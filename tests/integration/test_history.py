@@ -159,6 +159,31 @@ async def test_a_revision_prepared_by_a_write_that_crashed_is_committed_by_the_n
     assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
 
 
+async def test_reading_history_after_such_a_crash_commits_the_revision_first(
+    tmp_path: Path,
+) -> None:
+    """No reader ever sees a config that disagrees with its newest revision: the read finds
+    the crashed write's revision and commits it under the lock. An edit by another program is
+    still left for the next write to record."""
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    log = RevisionLog(tmp_path)
+    body = b'{\n  "v": 2\n}\n'
+    log.prepare(A, Operation.PATCH, ConfigDocument(A, body, 0), ORIGIN, names=log.catch_up(A, None))
+    (tmp_path / f"{A}.json").write_bytes(body)
+    history = await repository.history(A, limit=10)
+    assert [r.operation.value for r in history.revisions] == ["patch", "save"]
+    assert history.current == history.revisions[0].revision
+    assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
+
+    (tmp_path / f"{A}.json").write_bytes(b'{"by": "hand"}\n')
+    history = await repository.history(A, limit=10)
+    assert ([r.operation.value for r in history.revisions], history.current) == (
+        ["patch", "save"],
+        None,
+    )
+
+
 async def test_a_torn_prepared_revision_is_never_committed(tmp_path: Path) -> None:
     repository = FilesystemDeviceConfigRepository(tmp_path)
     await repository.save(DeviceConfig(A, {"v": 1}))
@@ -261,3 +286,24 @@ async def test_with_history_off_writes_record_nothing_and_keep_what_is_there(
     assert history_entries(tmp_path) == kept
     with pytest.raises(DeviceConfigNotFound):
         await off.revision(A, "000000000001")
+
+
+async def test_a_commit_storage_refuses_after_the_config_was_written_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config is stored and its revision fsynced under its temp name: the write is
+    answered as done, and the next read of the history commits the revision."""
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+
+    def refuse(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("adapters.filesystem.history.os.link", refuse)
+        stored = await repository.save(DeviceConfig(A, {"v": 2}))
+    assert json.loads((tmp_path / f"{A}.json").read_bytes()) == {"v": 2}
+    history = await repository.history(A, limit=10)
+    assert [r.operation.value for r in history.revisions] == ["save", "save"]
+    assert history.revisions[0].etag == stored.document.revision
+    assert history.current == history.revisions[0].revision

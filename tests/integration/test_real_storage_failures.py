@@ -22,7 +22,7 @@ from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 from tests.environment import unavailable
-from tests.files import entries
+from tests.files import entries, history_entries
 
 A = MacAddress("aa-aa-aa-aa-aa-aa")
 
@@ -187,3 +187,52 @@ async def test_a_full_disk_keeps_health_200_and_says_writes_fail_until_a_save_wo
     assert (await client.put(f"/api/configs/{A}", json={"content": {}})).status_code == 200
     writes = (await (await client.get("/api/health")).get_json())["writes"]
     assert writes == {"status": "ok", "reason": None, "message": None}
+
+
+# History: recording it fails a write cleanly, before the config is touched.
+
+
+async def test_a_full_disk_fails_a_save_before_config_or_history_change(
+    small_tmpfs: Path,
+) -> None:
+    repository = FilesystemDeviceConfigRepository(small_tmpfs)
+    await repository.save(DeviceConfig(A, {"version": 1}))
+    await repository.save(DeviceConfig(A, {"version": 2}))
+    before, kept = (small_tmpfs / f"{A}.json").read_bytes(), history_entries(small_tmpfs)
+    fill(small_tmpfs)
+
+    for write in (
+        repository.save(DeviceConfig(A, {"version": 3, "pad": "x" * 65536})),
+        repository.restore(A, "000000000001"),
+    ):
+        with pytest.raises(StorageUnavailable) as caught:
+            await write
+        assert caught.value.failure is StorageFailure.DISK_FULL
+    assert (small_tmpfs / f"{A}.json").read_bytes() == before
+    assert history_entries(small_tmpfs) == kept  # no revision, no temp file left
+    history = await repository.history(A, limit=10)
+    assert [r.revision for r in history.revisions] == ["000000000002", "000000000001"]
+    assert history.current == "000000000002"
+
+
+async def test_a_read_only_mount_refuses_every_write_and_still_shows_history(
+    small_tmpfs: Path,
+) -> None:
+    repository = FilesystemDeviceConfigRepository(small_tmpfs)
+    await repository.save(DeviceConfig(A, {"version": 1}))
+    await repository.save(DeviceConfig(A, {"version": 2}))
+    kept = history_entries(small_tmpfs)
+    run("mount", "-o", "remount,ro", str(small_tmpfs))
+
+    await assert_writes_refused(repository, StorageFailure.READ_ONLY)
+    with pytest.raises(StorageUnavailable) as caught:
+        await repository.restore(A, "000000000001")
+    assert caught.value.failure is StorageFailure.READ_ONLY
+    assert history_entries(small_tmpfs) == kept
+    client = create_app(bootstrap(Settings(configs_dir=small_tmpfs))).test_client()
+    listed = await (await client.get(f"/api/configs/{A}/history")).get_json()
+    assert [r["operation"] for r in listed["revisions"]] == ["save", "save"]
+    restored = await client.post(f"/api/configs/{A}/restore", json={"revision": "000000000001"})
+    assert restored.status_code == 503
+    assert "read-only" in (await restored.get_json())["error"]
+    assert (await client.get("/api/history/deleted")).status_code == 200

@@ -172,8 +172,12 @@ class RevisionLog:
             try:
                 write_all(fd, content)
                 os.fsync(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_name)  # a full disk leaves nothing behind
+                raise
+            os.close(fd)
         except OSError as exc:
             raise storage_unavailable(exc, f"recording history in {directory}") from exc
         return Prepared(directory, temp_name, revision, names)
@@ -230,23 +234,33 @@ class RevisionLog:
         with contextlib.suppress(OSError):
             os.unlink(prepared.temp_name)
 
-    def catch_up(self, mac_address: MacAddress, current: ConfigDocument | None) -> list[str]:
+    def catch_up(
+        self, mac_address: MacAddress, current: ConfigDocument | None, *, external: bool = True
+    ) -> list[str]:
         """Before a write: make the history end with what is stored now, and return its
         revision names for `prepare`. Any revision left under its temp name is a crashed
         write's (writes hold the lock from prepare to commit): committed if the config holds
-        its bytes, else removed. A version another program wrote is recorded as `external`."""
+        its bytes (a delete's: if the config is gone), else removed. A version another program
+        wrote is recorded as `external`, unless `external` is false (a read that found a
+        crashed write's revision commits it and records nothing else)."""
         if not self.enabled:
             return []
         directory = self._directory(mac_address)
         names, leftovers = self._scan(directory)
         recorded = False
         for prepared in leftovers:
-            if not recorded and current is not None and prepared.revision.etag == current.revision:
+            # A crashed save's revision is committed when the config holds its bytes; a
+            # crashed delete's when the config is gone.
+            if current is None:
+                happened = prepared.revision.operation is Operation.DELETE
+            else:
+                happened = prepared.revision.etag == current.revision
+            if not recorded and happened and prepared.revision is not _TORN:
                 self.commit(attrs.evolve(prepared, names=names))
                 recorded = True
             else:
                 self.abandon(prepared)
-        if recorded or current is None:
+        if recorded or current is None or not external:
             return names
         newest = self._read(directory / names[-1]) if names else None
         if (
@@ -255,7 +269,7 @@ class RevisionLog:
             and newest.etag == current.revision
         ):
             return names
-        external = self.prepare(
+        edited = self.prepare(
             mac_address,
             Operation.EXTERNAL,
             current,
@@ -263,7 +277,7 @@ class RevisionLog:
             names=names,
             saved_at=current.modified_at,
         )
-        self.commit(external)
+        self.commit(edited)
         return names
 
     def revisions(
@@ -394,6 +408,17 @@ class RevisionLog:
             return []
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history in {directory}") from exc
+
+    def prepared_left(self, mac_address: MacAddress) -> bool:
+        """Whether a revision waits under its temp name (a write in progress, or one that
+        crashed between its config's write and its commit)."""
+        try:
+            entries = os.listdir(self._directory(mac_address))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history of {mac_address}") from exc
+        return any(PREPARED_NAME.fullmatch(name) for name in entries)
 
     def newest(self, mac_address: MacAddress) -> Revision | None:
         return self._newest(self._directory(mac_address))

@@ -25,6 +25,7 @@ from adapters.filesystem.history import (
     DEFAULT_MAX_AGE_DAYS,
     DEFAULT_MAX_REVISIONS,
     HistoryStats,
+    Prepared,
     RevisionLog,
 )
 from adapters.filesystem.listing import DirectoryListing
@@ -386,8 +387,15 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         except BaseException:
             self._history.abandon(prepared)
             raise
-        self._history.commit(prepared)
+        self._commit(prepared)
         return ConfigDocument(mac_address, body, modified_at)
+
+    def _commit(self, prepared: Prepared | None) -> None:
+        """After the config's write: a commit that storage refuses (logged where it failed)
+        does not fail the write, which is stored. Its revision stays prepared, fsynced, and
+        the config's next write or history read commits it (`catch_up`)."""
+        with contextlib.suppress(StorageUnavailable):
+            self._history.commit(prepared)
 
     def _delete(
         self, mac_address: MacAddress, condition: WriteCondition, origin: WriteOrigin
@@ -411,8 +419,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
                 raise
             finally:
                 self._valid_documents.pop(mac_address, None)
-            if prepared is not None:
-                self._history.commit(prepared)
+            self._commit(prepared)
 
     def _judged(self, mac_address: MacAddress, condition: WriteCondition) -> ConfigDocument | None:
         """What is stored, read once per write: the condition judges it (a symlink or other
@@ -443,7 +450,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             raise DeviceConfigNotFound(str(mac_address))
         return found
 
-    def _history_of(self, mac_address: MacAddress, limit: int, before: str | None) -> ConfigHistory:
+    def _history_of(
+        self, mac_address: MacAddress, limit: int, before: str | None, caught_up: bool = False
+    ) -> ConfigHistory:
         revisions = self._history.revisions(mac_address, limit, before)
         # A first page starts with the newest: no second look at the directory for it.
         newest = revisions[0] if before is None and revisions else None
@@ -459,4 +468,20 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             and newest.operation is not Operation.DELETE
             and newest.etag == current.revision
         )
+        if not is_current and not caught_up and self._crashed_write_left(mac_address):
+            return self._history_of(mac_address, limit, before, caught_up=True)
         return ConfigHistory(revisions, newest.revision if is_current and newest else None)
+
+    def _crashed_write_left(self, mac_address: MacAddress) -> bool:
+        """Whether a write that crashed after storing its config left its revision prepared
+        (the config's next write would commit it): committed now, under the lock, so history
+        never shows a config that disagrees with its newest revision. Not done where the lock
+        cannot be had or storage refuses the commit: the answer is then as the share is."""
+        if not self._history.prepared_left(mac_address):
+            return False
+        try:
+            with self._locks.held(mac_address):
+                self._history.catch_up(mac_address, self._recordable(mac_address), external=False)
+        except StorageUnavailable:
+            return False
+        return True
