@@ -1,6 +1,7 @@
 """What a save costs the storage alone: the filesystem adapter, without HTTP, on the same disk.
 
-Run by bench/run.py: `python bench/storage_alone.py DIRECTORY BODY_FILE [--one]`. Saves the body
+Run by bench/run.py: `python bench/storage_alone.py DIRECTORY BODY_FILE [--one] [--no-history]`
+(the last: as with HISTORY=off, the history's cost measured by difference). Saves the body
 with 16 concurrent callers (as wrk's 16 connections do) to spread MACs, or to one MAC with
 `--one`, through `FilesystemDeviceConfigRepository.save` (lock, temp file, write, fsync,
 rename, directory fsync, and the thread hop), and prints this process's CPU milliseconds per
@@ -22,8 +23,8 @@ CALLERS = 16
 SAVES_PER_CALLER = 100
 
 
-async def main(directory: Path, body_file: Path, one: bool) -> None:
-    repository = FilesystemDeviceConfigRepository(directory)
+async def main(directory: Path, body_file: Path, one: bool, history: bool) -> None:
+    repository = FilesystemDeviceConfigRepository(directory, history=history)
     content = json.loads(body_file.read_bytes())["content"]  # noqa: ASYNC240 - before timing
     macs = [MacAddress(f"02-00-00-00-{i // 256:02x}-{i % 256:02x}") for i in range(CALLERS)]
 
@@ -41,4 +42,7 @@ async def main(directory: Path, body_file: Path, one: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), "--one" in sys.argv[3:]))
+    flags = sys.argv[3:]
+    asyncio.run(
+        main(Path(sys.argv[1]), Path(sys.argv[2]), "--one" in flags, "--no-history" not in flags)
+    )

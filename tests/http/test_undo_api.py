@@ -373,3 +373,17 @@ async def test_history_metrics_count_what_was_recorded_and_pruned(
     assert sample(metrics, RECORDED % "delete") == 1
     assert sample(metrics, "iot_history_revisions_pruned_total") == 2
     assert not math.isnan(sample(metrics, "iot_history_bytes"))
+
+
+async def test_a_history_page_asked_again_follows_every_change(
+    client: Client, configs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoded page is kept only for the very page the repository hands back."""
+    monkeypatch.setattr("adapters.filesystem.history.settled", lambda *_: True)
+    await put(client, MAC, {"v": 1})
+    first = await (await client.get(HISTORY)).get_data()
+    assert await (await client.get(HISTORY)).get_data() == first
+    await put(client, MAC, {"v": 2})
+    assert len(await revisions(client)) == 2
+    (configs_dir / f"{MAC}.json").write_text('{"by": "hand"}\n')
+    assert [r["current"] for r in await revisions(client)] == [False, False]

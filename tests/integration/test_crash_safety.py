@@ -103,8 +103,7 @@ def assert_history_is_whole_and_agrees_with_each_config(directory: Path) -> int:
     for mac in MACS:
         history_dir = directory / HISTORY_DIRECTORY / mac
         path = directory / f"{mac}.json"
-        if history_dir.exists():
-            prepared += sum(1 for n in os.listdir(history_dir) if n.endswith(".tmp"))
+        prepared += (directory / f".{mac}.revision").exists()
         try:
             history = asyncio.run(
                 FilesystemDeviceConfigRepository(directory).history(MacAddress(mac), limit=1)

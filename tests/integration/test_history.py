@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from adapters.filesystem import FilesystemDeviceConfigRepository
-from adapters.filesystem.history import HISTORY_DIRECTORY, RevisionLog
+from adapters.filesystem.history import (
+    HISTORY_DIRECTORY,
+    REVISION_NAME,
+    RevisionLog,
+    revision_names,
+)
 from domain.errors import DeviceConfigExists, DeviceConfigNotFound, PreconditionFailed
 from domain.history import Operation, WriteOrigin
 from domain.model import ConfigDocument, DeviceConfig, MacAddress, WriteCondition
@@ -25,6 +30,11 @@ ORIGIN = WriteOrigin(client="192.0.2.7", user=None, correlation_id="req-1")
 @pytest.fixture
 def repository(tmp_path: Path) -> FilesystemDeviceConfigRepository:
     return FilesystemDeviceConfigRepository(tmp_path)
+
+
+def prepared_files(tmp_path: Path) -> list[str]:
+    """Revisions left prepared beside the configs (none once every write is recorded)."""
+    return sorted(name for name in os.listdir(tmp_path) if name.endswith(".revision"))
 
 
 def stored(tmp_path: Path, mac: MacAddress) -> bytes:
@@ -156,7 +166,7 @@ async def test_a_revision_prepared_by_a_write_that_crashed_is_committed_by_the_n
     (tmp_path / f"{A}.json").write_bytes(body)  # the config's rename happened
     await repository.save(DeviceConfig(A, {"v": 3}))
     assert await operations(repository, A) == ["save", "patch", "save"]
-    assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
+    assert not prepared_files(tmp_path)
 
 
 async def test_reading_history_after_such_a_crash_commits_the_revision_first(
@@ -174,7 +184,7 @@ async def test_reading_history_after_such_a_crash_commits_the_revision_first(
     history = await repository.history(A, limit=10)
     assert [r.operation.value for r in history.revisions] == ["patch", "save"]
     assert history.current == history.revisions[0].revision
-    assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
+    assert not prepared_files(tmp_path)
 
     (tmp_path / f"{A}.json").write_bytes(b'{"by": "hand"}\n')
     history = await repository.history(A, limit=10)
@@ -196,7 +206,7 @@ async def test_a_torn_prepared_revision_is_never_committed(tmp_path: Path) -> No
     (tmp_path / f"{A}.json").write_bytes(body)
     await repository.save(DeviceConfig(A, {"v": 3}))
     assert await operations(repository, A) == ["save", "external", "save"]
-    assert not [name for name in history_entries(tmp_path) if name.endswith(".tmp")]
+    assert not prepared_files(tmp_path)
 
 
 async def test_retention_keeps_the_newest_n_but_never_the_newest_delete(tmp_path: Path) -> None:
@@ -307,3 +317,60 @@ async def test_a_commit_storage_refuses_after_the_config_was_written_does_not_fa
     assert [r.operation.value for r in history.revisions] == ["save", "save"]
     assert history.revisions[0].etag == stored.document.revision
     assert history.current == history.revisions[0].revision
+
+
+async def test_a_page_asked_again_is_the_same_until_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept while the directory's signature and the stored bytes are unchanged (treated as
+    settled here, as they are 2 s after a write); any write, an edit by another program, a
+    crashed write's leftovers or the history's removal is seen at once."""
+    monkeypatch.setattr("adapters.filesystem.history.settled", lambda *_: True)
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    first = await repository.history(A, limit=10)
+    assert await repository.history(A, limit=10) is first
+    assert await repository.history(A, limit=1) is not first  # another page, kept apart
+
+    await repository.save(DeviceConfig(A, {"v": 2}))
+    second = await repository.history(A, limit=10)
+    assert [r.revision for r in second.revisions] == ["000000000002", "000000000001"]
+
+    (tmp_path / f"{A}.json").write_text('{"by": "hand"}\n')  # the directory is unchanged
+    edited = await repository.history(A, limit=10)
+    assert (edited.current, second.current) == (None, "000000000002")
+
+    for path in sorted((tmp_path / HISTORY_DIRECTORY / str(A)).iterdir()):
+        path.unlink()
+    (tmp_path / HISTORY_DIRECTORY / str(A)).rmdir()
+    (tmp_path / f"{A}.json").unlink()
+    with pytest.raises(DeviceConfigNotFound):
+        await repository.history(A, limit=10)
+
+
+async def test_a_page_read_within_the_clock_tick_of_a_change_is_read_again(
+    tmp_path: Path,
+) -> None:
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    first = await repository.history(A, limit=10)
+    # Just written: the signature is not trusted yet, so the page is read again.
+    assert await repository.history(A, limit=10) is not first
+    assert await repository.history(A, limit=10) == first
+
+
+def test_only_revision_names_are_revisions() -> None:
+    """The inline test that every write runs over its history's names agrees with the
+    documented pattern, foreign and look-alike names included."""
+    entries = [
+        "000000000002.rev",
+        "000000000001.rev",
+        "x00000000001.rev",
+        "00000000001.rev",
+        "000000000003.revx",
+        ".000000000004.rev",
+        "\uff10" * 12 + ".rev",  # fullwidth digits: digits to str.isdigit, not to the format
+        "000000000005.rev.tmp",
+    ]
+    assert revision_names(entries) == ["000000000001.rev", "000000000002.rev"]
+    assert revision_names(entries) == sorted(n for n in entries if REVISION_NAME.fullmatch(n))

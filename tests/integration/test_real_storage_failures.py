@@ -209,7 +209,8 @@ async def test_a_full_disk_fails_a_save_before_config_or_history_change(
             await write
         assert caught.value.failure is StorageFailure.DISK_FULL
     assert (small_tmpfs / f"{A}.json").read_bytes() == before
-    assert history_entries(small_tmpfs) == kept  # no revision, no temp file left
+    assert history_entries(small_tmpfs) == kept  # no revision,
+    assert entries(small_tmpfs) == [f"{A}.json", "filler.bin"]  # and nothing left prepared
     history = await repository.history(A, limit=10)
     assert [r.revision for r in history.revisions] == ["000000000002", "000000000001"]
     assert history.current == "000000000002"

@@ -7,10 +7,17 @@ runs on a write thread under the config's write lock (`locks.WriteLocks`), which
 revisions across replicas.
 
 A write is recorded in two steps around the config's own write: `prepare` writes and fsyncs the
-revision under a hidden temp name first (a full disk or a read-only mount fails there, before
-the config is touched), `commit` gives it its name after the config was written. A crash in
-between leaves the temp file; the next write of that config finds it (`catch_up`) and commits it
-when the config holds its bytes, so no version is lost and none is recorded that never was.
+revision as `.<mac>.revision` in the configs directory first (a full disk or a read-only mount
+fails there, before the config is touched), `commit` renames it into the history after the
+config was written. A crash in between leaves the prepared file; the next write (or history
+read) of that config finds it (`catch_up`) and commits it when the config holds its bytes, so no
+version is lost and none is recorded that never was.
+
+Durable at one fsync more than the write itself: the prepared file sits beside the config, so
+the config write's own directory fsync (`files.write_atomically`, `files.unlink`) makes its
+name durable with the config's; the commit is one rename, atomic across a crash (either the
+prepared name or the revision's survives, and the first is committed by the next look), so it
+needs no fsync of its own.
 
 The bytes are copied, not hard-linked: a link would share the config file's inode, and another
 program writing that file in place would rewrite history with it.
@@ -20,10 +27,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import os
 import re
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,12 +41,10 @@ import msgspec
 
 from adapters.filesystem.codec import decode
 from adapters.filesystem.files import (
-    TEMP_SUFFIX,
     Signature,
     settled,
     signature,
     storage_unavailable,
-    sync_directory,
     write_all,
 )
 from domain.errors import CorruptDeviceConfig
@@ -49,7 +54,9 @@ from domain.model import ConfigDocument, MacAddress
 HISTORY_DIRECTORY = ".history"
 REVISION_SUFFIX = ".rev"
 REVISION_NAME = re.compile(r"(?P<seq>[0-9]{12})\.rev")
-PREPARED_NAME = re.compile(r"\.(?P<seq>[0-9]{12})\.rev\.[A-Za-z0-9_]+\.tmp")
+# The revision a write is recording, beside the config (hidden: the listing skips it). One name
+# per config: the config's lock allows one write at a time.
+PREPARED_SUFFIX = ".revision"
 # Bounded so that a hand-edited revision file cannot make a reader take it whole.
 MAX_HEADER_BYTES = 4096
 MAC_DIRECTORY_NAME = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}")
@@ -70,7 +77,7 @@ class _Header(msgspec.Struct, omit_defaults=True):
 
 @attrs.frozen
 class Prepared:
-    """A revision written under its temp name, waiting for `commit`."""
+    """A revision written under its prepared name, waiting for `commit`."""
 
     directory: Path
     temp_name: str
@@ -112,6 +119,7 @@ class RevisionLog:
         max_age_days: float = DEFAULT_MAX_AGE_DAYS,
         enabled: bool = True,
     ) -> None:
+        self._configs = configs_directory
         self._root = configs_directory / HISTORY_DIRECTORY
         self._max_revisions = max_revisions
         # 0: kept forever.
@@ -137,7 +145,7 @@ class RevisionLog:
         deleted: ConfigDocument | None = None,
         saved_at: float | None = None,
     ) -> Prepared | None:
-        """Write the next revision of this config under a temp name, fsynced. `document` is
+        """Write the next revision of this config under its prepared name, fsynced. `document` is
         what will be stored (None for a delete, with `deleted` what is removed); `names` is
         what `catch_up` returned. None when history is off."""
         if not self.enabled:
@@ -164,11 +172,10 @@ class RevisionLog:
             origin.correlation_id,
         )
         content = msgspec.json.encode(header) + b"\n" + (document.body if document else b"")
+        temp_name = self._prepared_path(mac_address)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            fd, temp_name = tempfile.mkstemp(
-                prefix=f".{revision.revision}{REVISION_SUFFIX}.", suffix=TEMP_SUFFIX, dir=directory
-            )
+            fd = os.open(temp_name, _PREPARE_FLAGS, 0o644)
             try:
                 write_all(fd, content)
                 os.fsync(fd)
@@ -183,19 +190,18 @@ class RevisionLog:
         return Prepared(directory, temp_name, revision, names)
 
     def commit(self, prepared: Prepared | None) -> None:
-        """Give a prepared revision its name (never replacing one) and make that durable."""
+        """Move a prepared revision into the history under its number (new: the lock holds
+        every other writer off, and the number is one more than the newest found)."""
         if prepared is None:
             return
         target = prepared.directory / f"{prepared.revision.revision}{REVISION_SUFFIX}"
         try:
-            os.link(prepared.temp_name, target)
-            os.unlink(prepared.temp_name)
+            os.rename(prepared.temp_name, target)
         except OSError as exc:
             raise storage_unavailable(exc, f"recording history in {prepared.directory}") from exc
         prepared.names.append(target.name)
         prepared.names.sort()
         self._prune(prepared.directory, prepared.names)
-        sync_directory(prepared.directory)
         with self._counts_lock:
             self._recorded[prepared.revision.operation.value] += 1
 
@@ -238,7 +244,7 @@ class RevisionLog:
         self, mac_address: MacAddress, current: ConfigDocument | None, *, external: bool = True
     ) -> list[str]:
         """Before a write: make the history end with what is stored now, and return its
-        revision names for `prepare`. Any revision left under its temp name is a crashed
+        revision names for `prepare`. A revision left prepared is a crashed
         write's (writes hold the lock from prepare to commit): committed if the config holds
         its bytes (a delete's: if the config is gone), else removed. A version another program
         wrote is recorded as `external`, unless `external` is false (a read that found a
@@ -246,7 +252,7 @@ class RevisionLog:
         if not self.enabled:
             return []
         directory = self._directory(mac_address)
-        names, leftovers = self._scan(directory)
+        names, leftovers = self._scan(mac_address)
         recorded = False
         for prepared in leftovers:
             # A crashed save's revision is committed when the config holds its bytes; a
@@ -403,22 +409,31 @@ class RevisionLog:
 
     def _names(self, directory: Path) -> list[str]:
         try:
-            return [name for name in os.listdir(directory) if REVISION_NAME.fullmatch(name)]
+            return revision_names(os.listdir(directory))
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history in {directory}") from exc
 
-    def prepared_left(self, mac_address: MacAddress) -> bool:
-        """Whether a revision waits under its temp name (a write in progress, or one that
-        crashed between its config's write and its commit)."""
+    def signature(self, mac_address: MacAddress) -> Signature | None:
+        """The config's history directory's stat signature, while settled (an entry added or
+        removed changes it; one changed this recently may share it with the change before);
+        None when there is none, or it changed too recently to be trusted."""
         try:
-            entries = os.listdir(self._directory(mac_address))
+            info = os.stat(self._directory(mac_address))
         except FileNotFoundError:
-            return False
+            return None
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history of {mac_address}") from exc
-        return any(PREPARED_NAME.fullmatch(name) for name in entries)
+        return signature(info) if settled(info, time.time_ns()) else None
+
+    def prepared_left(self, mac_address: MacAddress) -> bool:
+        """Whether a revision waits under its prepared name (a write in progress, or one that
+        crashed between its config's write and its commit)."""
+        return os.path.lexists(self._prepared_path(mac_address))
+
+    def _prepared_path(self, mac_address: MacAddress) -> str:
+        return os.path.join(self._configs, f".{mac_address}{PREPARED_SUFFIX}")
 
     def newest(self, mac_address: MacAddress) -> Revision | None:
         return self._newest(self._directory(mac_address))
@@ -427,24 +442,24 @@ class RevisionLog:
         names = self._names(directory)
         return self._read(directory / max(names)) if names else None
 
-    def _scan(self, directory: Path) -> tuple[list[str], list[Prepared]]:
-        """One listing of the directory: its revision names, sorted, and the revisions left
-        under temp names (a torn one, from a crash while it was written, keeps no revision)."""
+    def _scan(self, mac_address: MacAddress) -> tuple[list[str], list[Prepared]]:
+        """One listing of the config's history: its revision names, sorted, and the revision
+        left prepared, if any (a torn one, from a crash while it was written, keeps none)."""
+        directory = self._directory(mac_address)
         try:
             entries = os.listdir(directory)
         except FileNotFoundError:
-            return [], []
+            entries = []
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history in {directory}") from exc
-        names = sorted(name for name in entries if REVISION_NAME.fullmatch(name))
-        leftovers = []
-        for name in sorted(name for name in entries if PREPARED_NAME.fullmatch(name)):
-            path = directory / name
-            read = self._read_with_length(path)
-            whole = read is not None and _size(path) == read[1] + read[0].size
-            revision = read[0] if read is not None and whole else _TORN
-            leftovers.append(Prepared(directory, str(path), revision, names))
-        return names, leftovers
+        names = revision_names(entries)
+        path = Path(self._prepared_path(mac_address))
+        read = self._read_with_length(path)
+        if read is None and not os.path.lexists(path):
+            return names, []
+        whole = read is not None and _size(path) == read[1] + read[0].size
+        revision = read[0] if read is not None and whole else _TORN
+        return names, [Prepared(directory, str(path), revision, names)]
 
     def _read(self, path: Path) -> Revision | None:
         """The revision in this file, or None when it is not one (a torn or foreign file)."""
@@ -452,14 +467,24 @@ class RevisionLog:
         return None if read is None else read[0]
 
     def _read_with_length(self, path: Path) -> tuple[Revision, int] | None:
-        """The revision in this file and its header line's length in bytes."""
+        """The revision in this file and its header line's length in bytes. One read of the
+        first block through a raw descriptor: a history page reads a hundred of these."""
         try:
-            with path.open("rb") as file:
-                line = file.readline(MAX_HEADER_BYTES)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None  # a symlink is no revision of ours, and is never followed
             raise storage_unavailable(exc, f"reading history file {path}") from exc
+        try:
+            start = os.read(fd, MAX_HEADER_BYTES)
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading history file {path}") from exc
+        finally:
+            os.close(fd)
+        end = start.find(b"\n")
+        line = start if end < 0 else start[: end + 1]
         revision = self._revision_from(line)
         return None if revision is None else (revision, len(line))
 
@@ -481,6 +506,23 @@ class RevisionLog:
 
 
 _TORN = Revision("", Operation.EXTERNAL, 0.0, "", 0)
+
+
+def revision_names(entries: list[str]) -> list[str]:
+    """The revision names among a directory's entries, sorted (oldest first). Every write
+    lists its config's history, a hundred names: tested inline, without a call or a regex per
+    name (REVISION_NAME says the same)."""
+    return sorted(
+        name
+        for name in entries
+        if len(name) == 16
+        and name[12:] == REVISION_SUFFIX
+        and name[:12].isdigit()
+        and name.isascii()
+    )
+
+
+_PREPARE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _mtime(path: Path) -> float:

@@ -9,6 +9,7 @@ whole) and `codec` (the stored form).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -64,6 +65,9 @@ from domain.ports import DeviceConfigRepository
 logger = logging.getLogger("adapters.filesystem")
 
 DEFAULT_STALE_TEMP_SECONDS = 15 * 60
+# Pages of history kept for a page asked for again (an admin page refreshing): the newest few;
+# least recently used first out, so a sweep through every config's history cannot grow memory.
+KEPT_HISTORIES = 64
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 # Longest a write waits for a config's lock. A peer that holds it longer is stuck (paused,
 # hung on the share): the write is refused (503, Retry-After) rather than applied much later,
@@ -110,6 +114,12 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             enabled=history,
         )
         self._measuring: threading.Thread | None = None
+        # Pages of history asked for lately, with what they were read from (`_history_of`).
+        self._histories: collections.OrderedDict[
+            tuple[MacAddress, int, str | None],
+            tuple[tuple[Signature | None, str | None], ConfigHistory],
+        ] = collections.OrderedDict()
+        self._histories_lock = threading.Lock()
         # Reads and stats are short and, on a busy replica, many at once: batched. Writes are
         # batched too, on threads of their own so that no read waits behind an fsync, and at
         # most WRITE_BATCH at a time (see there). Listings keep a thread hop each.
@@ -453,6 +463,30 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
     def _history_of(
         self, mac_address: MacAddress, limit: int, before: str | None, caught_up: bool = False
     ) -> ConfigHistory:
+        """A page of the history; the same object as last time while the history directory's
+        signature (settled: any revision added or removed changes it) and the stored bytes are
+        what they were, so a page asked for again costs a stat and a read, not a read of every
+        revision."""
+        key = (mac_address, limit, before)
+        stored = self._recordable(mac_address)
+        state = (self._history.signature(mac_address), stored.revision if stored else None)
+        with self._histories_lock:
+            kept = self._histories.get(key)
+            if kept is not None and kept[0] == state and state[0] is not None:
+                self._histories.move_to_end(key)
+                return kept[1]
+        history = self._read_history(mac_address, limit, before, caught_up)
+        if not caught_up:
+            with self._histories_lock:
+                self._histories[key] = (state, history)
+                self._histories.move_to_end(key)
+                while len(self._histories) > KEPT_HISTORIES:
+                    self._histories.popitem(last=False)
+        return history
+
+    def _read_history(
+        self, mac_address: MacAddress, limit: int, before: str | None, caught_up: bool
+    ) -> ConfigHistory:
         revisions = self._history.revisions(mac_address, limit, before)
         # A first page starts with the newest: no second look at the directory for it.
         newest = revisions[0] if before is None and revisions else None
@@ -469,7 +503,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             and newest.etag == current.revision
         )
         if not is_current and not caught_up and self._crashed_write_left(mac_address):
-            return self._history_of(mac_address, limit, before, caught_up=True)
+            return self._read_history(mac_address, limit, before, caught_up=True)
         return ConfigHistory(revisions, newest.revision if is_current and newest else None)
 
     def _crashed_write_left(self, mac_address: MacAddress) -> bool:

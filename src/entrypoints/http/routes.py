@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response, tag
 from werkzeug.routing import PathConverter
 
@@ -24,6 +24,7 @@ from entrypoints.http import answers
 from entrypoints.http.answer import JSON_TYPE, Answer
 from entrypoints.http.conditional import Conditions, write_condition
 from entrypoints.http.dependencies import resolve
+from entrypoints.http.encoded import encoded
 from entrypoints.http.errors import counted
 from entrypoints.http.origin import write_origin
 from entrypoints.http.responses import respond
@@ -144,14 +145,11 @@ def encoded_listing(listing: ConfigListing) -> bytes:
     """The list answer, encoded with msgspec straight from the typed schema, and kept while the
     repository hands back the same listing (nothing changed): at 20,000 devices encoding is most
     of a list's cost."""
-    last: list[Any] = current_app.extensions.setdefault(_LISTING_KEY, [None, b""])
-    if last[0] is not listing:
-        last[:] = [listing, msgspec.json.encode(DeviceConfigListOut.from_domain(listing))]
-    body: bytes = last[1]
-    return body
+    return encoded("listing", None, listing, _encode_listing)
 
 
-_LISTING_KEY = "iot_support.encoded_listing"
+def _encode_listing(listing: ConfigListing) -> bytes:
+    return msgspec.json.encode(DeviceConfigListOut.from_domain(listing))
 
 
 def conditions() -> Conditions:
