@@ -169,6 +169,37 @@ async def test_a_revision_prepared_by_a_write_that_crashed_is_committed_by_the_n
     assert not prepared_files(tmp_path)
 
 
+async def test_a_delete_that_crashed_before_its_unlink_is_never_recorded(tmp_path: Path) -> None:
+    """Its prepared revision names the bytes it was to delete, which the config still holds:
+    only a config that is gone makes a prepared delete a revision."""
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    stored_config = await repository.save(DeviceConfig(A, {"v": 1}))
+    log = RevisionLog(tmp_path)
+    log.prepare(
+        A,
+        Operation.DELETE,
+        None,
+        ORIGIN,
+        names=log.catch_up(A, stored_config.document),
+        deleted=stored_config.document,
+    )  # killed here: the config was never unlinked
+    assert [r.operation.value for r in (await repository.history(A, limit=9)).revisions] == ["save"]
+    await repository.save(DeviceConfig(A, {"v": 2}))
+    assert await operations(repository, A) == ["save", "save"]
+    assert not prepared_files(tmp_path)
+
+    log.prepare(
+        A,
+        Operation.DELETE,
+        None,
+        ORIGIN,
+        names=log.catch_up(A, None),
+        deleted=(await repository.get(A)).document,
+    )
+    (tmp_path / f"{A}.json").unlink()  # the unlink happened, the commit did not
+    assert await operations(repository, A) == ["delete", "save", "save"]
+
+
 async def test_reading_history_after_such_a_crash_commits_the_revision_first(
     tmp_path: Path,
 ) -> None:

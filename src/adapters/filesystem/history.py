@@ -256,11 +256,12 @@ class RevisionLog:
         recorded = False
         for prepared in leftovers:
             # A crashed save's revision is committed when the config holds its bytes; a
-            # crashed delete's when the config is gone.
-            if current is None:
-                happened = prepared.revision.operation is Operation.DELETE
+            # crashed delete's when the config is gone (its etag names the bytes it deleted,
+            # which a delete that never happened still holds).
+            if prepared.revision.operation is Operation.DELETE:
+                happened = current is None
             else:
-                happened = prepared.revision.etag == current.revision
+                happened = current is not None and prepared.revision.etag == current.revision
             if not recorded and happened and prepared.revision is not _TORN:
                 self.commit(attrs.evolve(prepared, names=names))
                 recorded = True
