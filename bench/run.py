@@ -11,6 +11,7 @@ the committed results (do that only with a full run on a quiet machine).
     python bench/run.py --sizes 200 --seconds 1 --repeat 1   # a quick look
     python bench/run.py --only "device fetch,health"          # some scenarios (and the floors)
     python bench/run.py --refresh                             # refresh the committed results
+    python bench/run.py --sizes 20000 --only list --history-depth 100   # list beside a history
 """
 
 from __future__ import annotations
@@ -242,7 +243,9 @@ def measure(
     return result
 
 
-def bench_size(size: int, load: Load, body: Path, only: set[str] | None = None) -> SizeReport:
+def bench_size(
+    size: int, load: Load, body: Path, only: set[str] | None = None, history_depth: int = 0
+) -> SizeReport:
     report = SizeReport(size)
     with tempfile.TemporaryDirectory(prefix="iot-bench-") as temp:
         work = Path(temp)
@@ -253,6 +256,8 @@ def bench_size(size: int, load: Load, body: Path, only: set[str] | None = None) 
             stdout=subprocess.DEVNULL,
         )
         macs = sorted(p.name.removesuffix(".json") for p in configs.glob("*.json"))
+        if history_depth:
+            fill_history(configs, macs, history_depth)
         # Every device, in a shuffled order: caches are measured full, as a fleet fills them.
         sample = random.Random(7).sample(macs, len(macs))
         one = work / "one.json"
@@ -368,6 +373,29 @@ def service(configs: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[b
         startup_s = wait_until_up(f"{base}/api/health", server)
         httpx.get(f"{base}/api/configs", timeout=120).raise_for_status()
         yield base, server, startup_s
+
+
+def fill_history(configs: Path, macs: list[str], depth: int) -> None:
+    """`depth` revisions of every config in `.history/`, in the documented format (a header
+    line, then the bytes), as if each had been saved `depth` times: what the list must not
+    walk (issue 17: 20,000 configs x 100 revisions leave it as fast as before)."""
+    started = time.monotonic()
+    for mac in macs:
+        stored = (configs / f"{mac}.json").read_bytes()
+        etag = hashlib.sha256(stored).hexdigest()[:32]
+        directory = configs / ".history" / mac
+        directory.mkdir(parents=True)
+        for seq in range(1, depth + 1):
+            header = {"revision": f"{seq:012d}", "operation": "save", "saved_at": time.time()}
+            header |= {"etag": etag, "size": len(stored)}
+            (directory / f"{seq:012d}.rev").write_bytes(
+                json.dumps(header).encode() + b"\n" + stored
+            )
+    print(
+        f"  history: {len(macs)} configs x {depth} revisions written in "
+        f"{time.monotonic() - started:.0f} s",
+        flush=True,
+    )
 
 
 def record_every_config_once(base: str, macs: list[str], body: Path) -> None:
@@ -554,6 +582,12 @@ def main() -> None:
         "--refresh", action="store_true", help="write to bench/results/, the committed results"
     )
     parser.add_argument("--only", help="comma-separated scenarios (the floors are always run)")
+    parser.add_argument(
+        "--history-depth",
+        type=int,
+        default=0,
+        help="revisions of every config to put in .history/ first (say 100: a full history)",
+    )
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     load = Load(args.seconds, args.connections, args.repeat)
@@ -578,7 +612,7 @@ def main() -> None:
     reports = []
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"{size} configs", flush=True)
-        reports.append(bench_size(size, load, body, only))
+        reports.append(bench_size(size, load, body, only, args.history_depth))
     body.unlink()
     out = HERE / "results" if args.refresh else args.out
     out.mkdir(parents=True, exist_ok=True)
