@@ -230,13 +230,16 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         """What history recorded and pruned here, and its size on disk, as last measured; a
         measure older than a minute starts a new one in the background (one at a time), so a
         scrape never waits for a walk of the share."""
+        # Read before a measure starts: what this scrape shows never depends on how fast
+        # that measure runs.
+        stats = self._history.stats()
         idle = self._measuring is None or not self._measuring.is_alive()
         if self._history.enabled and self._history.measure_due() and idle:
             self._measuring = threading.Thread(
                 target=self._measure, name="history-measure", daemon=True
             )
             self._measuring.start()
-        return self._history.stats()
+        return stats
 
     def _measure(self) -> None:
         # Logged where it happened; the gauge keeps its last value.
