@@ -483,7 +483,7 @@ def names_read(
     reads: list[str] = []
     real = files.read
 
-    def counting(path: Path, mac_address: MacAddress, limit: int) -> Any:
+    def counting(path: str, mac_address: MacAddress, limit: int) -> Any:
         reads.append(str(mac_address))
         return real(path, mac_address, limit)
 

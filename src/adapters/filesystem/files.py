@@ -87,7 +87,13 @@ def check_directory(directory: Path) -> None:
         raise StorageUnavailable(failure_of(exc)) from exc
 
 
-def read(path: Path, mac_address: MacAddress, limit: int) -> tuple[bytes, os.stat_result]:
+# A config's own file is named by a plain string, never a `Path`: Python 3.12's pathlib interns
+# every part of a path it parses, and interned strings live for ever, so a `Path` per device
+# (with its MAC in it) grew the process by three strings per device ever seen.
+ConfigPath = str
+
+
+def read(path: ConfigPath, mac_address: MacAddress, limit: int) -> tuple[bytes, os.stat_result]:
     """The whole file and its fstat, read through one descriptor. Raises DeviceConfigNotFound,
     CorruptDeviceConfig (a symlink, not a file, over `limit`, or unreadable by permissions:
     that file's problem, not a storage failure) or StorageUnavailable."""
@@ -139,17 +145,17 @@ def read_all(fd: int, expected: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def write_atomically(target: Path, mac_address: MacAddress, body: bytes, overwrite: bool) -> float:
+def write_atomically(
+    target: ConfigPath, mac_address: MacAddress, body: bytes, overwrite: bool
+) -> float:
     """Put `body` at `target` so that a reader sees the old file or the new one, never part of
     one, and the new one survives a crash once this returns: a hidden temp file beside it,
     fsynced, then renamed over it (or hard-linked, for create-only: `link` fails when the target
     exists, so the check and the create are one step), then the directory fsynced. Returns the
     new file's mtime."""
-    directory = target.parent
+    directory, name = os.path.split(target)
     try:
-        fd, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=directory
-        )
+        fd, temp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=directory)
     except OSError as exc:
         raise storage_unavailable(exc, f"creating a temporary file in {directory}") from exc
     renamed = False
@@ -178,7 +184,7 @@ def write_atomically(target: Path, mac_address: MacAddress, body: bytes, overwri
     return modified_at
 
 
-def unlink(target: Path, mac_address: MacAddress) -> None:
+def unlink(target: ConfigPath, mac_address: MacAddress) -> None:
     """Delete the config's file durably; DeviceConfigNotFound when there is none."""
     try:
         os.unlink(target)
@@ -188,10 +194,10 @@ def unlink(target: Path, mac_address: MacAddress) -> None:
         _remove_empty_directory(target, mac_address)
     except OSError as exc:
         raise storage_unavailable(exc, f"deleting {target}") from exc
-    sync_directory(target.parent)
+    sync_directory(os.path.dirname(target))
 
 
-def sync_directory(directory: Path) -> None:
+def sync_directory(directory: str | Path) -> None:
     """Make a rename or unlink durable: without this a crash can bring back the old entry."""
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -209,7 +215,7 @@ def write_all(fd: int, body: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _replace(temp_name: str, target: Path, mac_address: MacAddress) -> None:
+def _replace(temp_name: str, target: ConfigPath, mac_address: MacAddress) -> None:
     try:
         os.replace(temp_name, target)
     except IsADirectoryError:
@@ -219,7 +225,7 @@ def _replace(temp_name: str, target: Path, mac_address: MacAddress) -> None:
         os.replace(temp_name, target)
 
 
-def _remove_empty_directory(target: Path, mac_address: MacAddress) -> None:
+def _remove_empty_directory(target: ConfigPath, mac_address: MacAddress) -> None:
     try:
         os.rmdir(target)
     except FileNotFoundError:

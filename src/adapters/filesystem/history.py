@@ -79,7 +79,7 @@ class _Header(msgspec.Struct, omit_defaults=True):
 class Prepared:
     """A revision written under its prepared name, waiting for `commit`."""
 
-    directory: Path
+    directory: str
     temp_name: str
     revision: Revision
     # The directory's revision names (sorted), as this write found and changes them: one scan
@@ -121,6 +121,7 @@ class RevisionLog:
     ) -> None:
         self._configs = configs_directory
         self._root = configs_directory / HISTORY_DIRECTORY
+        self._root_name = str(self._root)
         self._max_revisions = max_revisions
         # 0: kept forever.
         self._max_age_seconds = max_age_days * 86400
@@ -174,7 +175,7 @@ class RevisionLog:
         content = msgspec.json.encode(header) + b"\n" + (document.body if document else b"")
         temp_name = self._prepared_path(mac_address)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
             fd = os.open(temp_name, _PREPARE_FLAGS, 0o644)
             try:
                 write_all(fd, content)
@@ -194,18 +195,19 @@ class RevisionLog:
         every other writer off, and the number is one more than the newest found)."""
         if prepared is None:
             return
-        target = prepared.directory / f"{prepared.revision.revision}{REVISION_SUFFIX}"
+        name = f"{prepared.revision.revision}{REVISION_SUFFIX}"
+        target = os.path.join(prepared.directory, name)
         try:
             os.rename(prepared.temp_name, target)
         except OSError as exc:
             raise storage_unavailable(exc, f"recording history in {prepared.directory}") from exc
-        prepared.names.append(target.name)
+        prepared.names.append(name)
         prepared.names.sort()
         self._prune(prepared.directory, prepared.names)
         with self._counts_lock:
             self._recorded[prepared.revision.operation.value] += 1
 
-    def _prune(self, directory: Path, names: list[str]) -> None:
+    def _prune(self, directory: str, names: list[str]) -> None:
         """Keep at most `max_revisions`, none older than `max_age_days`; never the newest (what
         is stored, or the delete that ended it) nor the newest delete (so a deleted config can
         always be found and brought back). Oldest first, so usually one name is looked at."""
@@ -214,22 +216,22 @@ class RevisionLog:
         if self._max_age_seconds:
             cutoff = time.time() - self._max_age_seconds
             for name in older[len(doomed) :]:
-                if _mtime(directory / name) >= cutoff:
+                if _mtime(os.path.join(directory, name)) >= cutoff:
                     break
                 doomed.append(name)
         for name in doomed:
-            revision = self._read(directory / name)
+            revision = self._read(os.path.join(directory, name))
             if revision is not None and revision.operation is Operation.DELETE:
                 newer = names[names.index(name) + 1 :]
-                if not any(self._is_delete(directory / other) for other in newer):
+                if not any(self._is_delete(os.path.join(directory, other)) for other in newer):
                     continue
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(directory / name)
+                os.unlink(os.path.join(directory, name))
             names.remove(name)
             with self._counts_lock:
                 self._pruned += 1
 
-    def _is_delete(self, path: Path) -> bool:
+    def _is_delete(self, path: str) -> bool:
         revision = self._read(path)
         return revision is not None and revision.operation is Operation.DELETE
 
@@ -269,7 +271,7 @@ class RevisionLog:
                 self.abandon(prepared)
         if recorded or current is None or not external:
             return names
-        newest = self._read(directory / names[-1]) if names else None
+        newest = self._read(os.path.join(directory, names[-1])) if names else None
         if (
             newest is not None
             and newest.operation is not Operation.DELETE
@@ -297,7 +299,7 @@ class RevisionLog:
             names = [name for name in names if name < f"{before}{REVISION_SUFFIX}"]
         found = []
         for name in names[:limit]:
-            revision = self._read(directory / name)
+            revision = self._read(os.path.join(directory, name))
             if revision is not None:
                 found.append(revision)
         return tuple(found)
@@ -307,9 +309,9 @@ class RevisionLog:
         file is not a whole one). `limit` bounds the bytes read, as for a config."""
         if REVISION_NAME.fullmatch(f"{revision}{REVISION_SUFFIX}") is None:
             return None
-        path = self._directory(mac_address) / f"{revision}{REVISION_SUFFIX}"
+        path = os.path.join(self._directory(mac_address), f"{revision}{REVISION_SUFFIX}")
         try:
-            with path.open("rb") as file:
+            with open(path, "rb") as file:
                 line = file.readline(MAX_HEADER_BYTES)
                 found = self._revision_from(line)
                 if found is None or found.size > limit:
@@ -383,11 +385,11 @@ class RevisionLog:
                 if known is not None and known.signature == signature(info) and settled(info, now):
                     fresh[entry.name] = known
                 else:
-                    fresh[entry.name] = self._survey_one(Path(entry.path), signature(info))
+                    fresh[entry.name] = self._survey_one(entry.path, signature(info))
             self._surveyed = fresh
             return fresh
 
-    def _survey_one(self, directory: Path, directory_signature: Signature) -> _Surveyed:
+    def _survey_one(self, directory: str, directory_signature: Signature) -> _Surveyed:
         names, size = [], 0
         try:
             with os.scandir(directory) as entries:
@@ -400,15 +402,16 @@ class RevisionLog:
             pass
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history in {directory}") from exc
-        newest = self._read(directory / max(names)) if names else None
+        newest = self._read(os.path.join(directory, max(names))) if names else None
         return _Surveyed(directory_signature, newest, size)
 
     # Internals
 
-    def _directory(self, mac_address: MacAddress) -> Path:
-        return self._root / str(mac_address)
+    def _directory(self, mac_address: MacAddress) -> str:
+        # A string, not a Path: see files.ConfigPath (3.12's pathlib interns every part).
+        return os.path.join(self._root_name, str(mac_address))
 
-    def _names(self, directory: Path) -> list[str]:
+    def _names(self, directory: str) -> list[str]:
         try:
             return revision_names(os.listdir(directory))
         except FileNotFoundError:
@@ -439,9 +442,9 @@ class RevisionLog:
     def newest(self, mac_address: MacAddress) -> Revision | None:
         return self._newest(self._directory(mac_address))
 
-    def _newest(self, directory: Path) -> Revision | None:
+    def _newest(self, directory: str) -> Revision | None:
         names = self._names(directory)
-        return self._read(directory / max(names)) if names else None
+        return self._read(os.path.join(directory, max(names))) if names else None
 
     def _scan(self, mac_address: MacAddress) -> tuple[list[str], list[Prepared]]:
         """One listing of the config's history: its revision names, sorted, and the revision
@@ -454,20 +457,20 @@ class RevisionLog:
         except OSError as exc:
             raise storage_unavailable(exc, f"reading history in {directory}") from exc
         names = revision_names(entries)
-        path = Path(self._prepared_path(mac_address))
+        path = self._prepared_path(mac_address)
         read = self._read_with_length(path)
         if read is None and not os.path.lexists(path):
             return names, []
         whole = read is not None and _size(path) == read[1] + read[0].size
         revision = read[0] if read is not None and whole else _TORN
-        return names, [Prepared(directory, str(path), revision, names)]
+        return names, [Prepared(directory, path, revision, names)]
 
-    def _read(self, path: Path) -> Revision | None:
+    def _read(self, path: str) -> Revision | None:
         """The revision in this file, or None when it is not one (a torn or foreign file)."""
         read = self._read_with_length(path)
         return None if read is None else read[0]
 
-    def _read_with_length(self, path: Path) -> tuple[Revision, int] | None:
+    def _read_with_length(self, path: str) -> tuple[Revision, int] | None:
         """The revision in this file and its header line's length in bytes. One read of the
         first block through a raw descriptor: a history page reads a hundred of these."""
         try:
@@ -526,15 +529,15 @@ def revision_names(entries: list[str]) -> list[str]:
 _PREPARE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _mtime(path: Path) -> float:
+def _mtime(path: str) -> float:
     try:
-        return path.stat().st_mtime
+        return os.stat(path).st_mtime
     except FileNotFoundError:
         return float("inf")
 
 
-def _size(path: Path) -> int:
+def _size(path: str) -> int:
     try:
-        return path.stat().st_size
+        return os.stat(path).st_size
     except FileNotFoundError:
         return -1

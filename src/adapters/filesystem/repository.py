@@ -104,6 +104,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         history: bool = True,
     ) -> None:
         self._directory = directory
+        self._directory_name = str(directory)
         self._max_file_bytes = max_file_bytes
         self._locks = WriteLocks(directory, lock_timeout_seconds)
         self._listing = DirectoryListing(directory, self._summary, stale_temp_seconds)
@@ -263,8 +264,8 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
 
     # The methods below run in a worker thread.
 
-    def _path(self, mac_address: MacAddress) -> Path:
-        return self._directory / f"{mac_address}.json"
+    def _path(self, mac_address: MacAddress) -> files.ConfigPath:
+        return os.path.join(self._directory_name, f"{mac_address}.json")
 
     def _check(self) -> None:
         files.check_directory(self._directory)
@@ -355,7 +356,7 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
             return StoredConfig(DeviceConfig(mac_address, found.content), written)
 
     def _stored(self, name: str) -> bool:
-        return os.path.lexists(self._directory / f"{name}.json")
+        return os.path.lexists(os.path.join(self._directory_name, f"{name}.json"))
 
     def _update(
         self,
