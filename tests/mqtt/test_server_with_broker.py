@@ -19,6 +19,14 @@ pytestmark = pytest.mark.e2e
 MAC = "a4-cf-12-00-00-09"
 
 
+async def connected(http: httpx.AsyncClient) -> None:
+    """Return once the server says it is connected to the broker (15 s at most)."""
+    deadline = time.monotonic() + 15
+    while "iot_mqtt_connected 1.0" not in (await http.get("/metrics")).text:
+        assert time.monotonic() < deadline, "the server never connected to the broker"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_device_subscribed_to_its_topic_hears_of_its_new_config(
     broker: Broker, tmp_path: Path
 ) -> None:
@@ -28,10 +36,7 @@ async def test_a_device_subscribed_to_its_topic_hears_of_its_new_config(
             subscriber(broker) as received,
             httpx.AsyncClient(base_url=server.base_url) as http,
         ):
-            deadline = time.monotonic() + 15
-            while "iot_mqtt_connected 1.0" not in (await http.get("/metrics")).text:
-                assert time.monotonic() < deadline, "the server never connected to the broker"
-                await asyncio.sleep(0.05)
+            await connected(http)
             saved = await http.put(f"/api/configs/{MAC}", json={"content": {"a": 1}})
             assert saved.status_code == 200
             messages = [await asyncio.wait_for(received.get(), 10) for _ in range(2)]
@@ -55,10 +60,7 @@ async def test_a_restored_config_is_announced_like_a_save(broker: Broker, tmp_pa
             subscriber(broker) as received,
             httpx.AsyncClient(base_url=server.base_url) as http,
         ):
-            deadline = time.monotonic() + 15
-            while "iot_mqtt_connected 1.0" not in (await http.get("/metrics")).text:
-                assert time.monotonic() < deadline, "the server never connected to the broker"
-                await asyncio.sleep(0.05)
+            await connected(http)
             assert (await http.put(f"/api/configs/{MAC}", json={"content": {"a": 1}})).is_success
             assert (await http.delete(f"/api/configs/{MAC}")).status_code == 204
             for _ in range(2):  # the save's two messages; the delete sends none
