@@ -337,17 +337,84 @@ async def test_a_commit_storage_refuses_after_the_config_was_written_does_not_fa
     repository = FilesystemDeviceConfigRepository(tmp_path)
     await repository.save(DeviceConfig(A, {"v": 1}))
 
+    refused = []
+
     def refuse(*_: object) -> None:
+        refused.append(True)
         raise OSError(28, "No space left on device")
 
+    # The commit's rename (the config's own write uses os.replace, left alone).
     with monkeypatch.context() as patched:
-        patched.setattr("adapters.filesystem.history.os.link", refuse)
+        patched.setattr("adapters.filesystem.history.os.rename", refuse)
         stored = await repository.save(DeviceConfig(A, {"v": 2}))
+    assert refused
     assert json.loads((tmp_path / f"{A}.json").read_bytes()) == {"v": 2}
+    assert prepared_files(tmp_path) == [f".{A}.revision"]
     history = await repository.history(A, limit=10)
     assert [r.operation.value for r in history.revisions] == ["save", "save"]
     assert history.revisions[0].etag == stored.document.revision
     assert history.current == history.revisions[0].revision
+    assert prepared_files(tmp_path) == []
+
+
+async def test_writers_in_two_processes_number_revisions_in_turn_and_lose_none(
+    tmp_path: Path,
+) -> None:
+    """Each process keeps the tail of the histories it wrote (their numbers and newest
+    revision) instead of listing them at every write; a write by another process since must
+    be seen, or its revision would be overwritten by the next number."""
+    first = FilesystemDeviceConfigRepository(tmp_path)
+    second = FilesystemDeviceConfigRepository(tmp_path)
+    written = []
+    for index in range(6):
+        writer = (first, second)[index % 2]
+        written.append((await writer.save(DeviceConfig(A, {"v": index}))).document.revision)
+    await first.delete(A)
+    await second.save(DeviceConfig(A, {"v": "back"}))
+    history = await FilesystemDeviceConfigRepository(tmp_path).history(A, limit=100)
+    assert [r.revision for r in reversed(history.revisions)] == [f"{n:012d}" for n in range(1, 9)]
+    assert [r.operation.value for r in reversed(history.revisions)] == [
+        *["save"] * 6,
+        "delete",
+        "save",
+    ]
+    assert [r.etag for r in reversed(history.revisions)][:6] == written
+
+
+async def test_an_edit_by_another_program_after_a_kept_tail_is_still_recorded(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    await repository.save(DeviceConfig(A, {"v": 2}))
+    (tmp_path / f"{A}.json").write_text('{"edited": "by hand"}\n')
+    await repository.save(DeviceConfig(A, {"v": 3}))
+    assert await operations(repository, A) == ["save", "external", "save", "save"]
+
+
+async def test_a_history_removed_by_hand_between_writes_is_made_again(
+    repository: FilesystemDeviceConfigRepository, tmp_path: Path
+) -> None:
+    await repository.save(DeviceConfig(A, {"v": 1}))
+    await repository.save(DeviceConfig(A, {"v": 2}))
+    directory = tmp_path / HISTORY_DIRECTORY / str(A)
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    stored_now = await repository.save(DeviceConfig(A, {"v": 3}))
+    history = await repository.history(A, limit=10)
+    assert history.revisions[0].etag == stored_now.document.revision
+    assert history.current == history.revisions[0].revision
+    assert prepared_files(tmp_path) == []
+
+
+async def test_the_tails_kept_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("adapters.filesystem.history.KEPT_TAILS", 3)
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    log = repository._history
+    macs = [MacAddress(f"02-00-00-00-00-{i:02x}") for i in range(5)]
+    for mac in macs:
+        await repository.save(DeviceConfig(mac, {"v": 1}))
+    assert list(log._tails) == [log._directory(mac) for mac in macs[-3:]]
 
 
 async def test_a_page_asked_again_is_the_same_until_anything_changes(
