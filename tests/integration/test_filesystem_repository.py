@@ -674,6 +674,66 @@ async def test_a_lock_held_past_the_deadline_refuses_the_write(tmp_path: Path) -
     assert (await repository.get(A)).config.content == {"v": 1}
 
 
+async def test_a_write_held_up_in_this_process_past_the_deadline_refuses_the_next(
+    tmp_path: Path,
+) -> None:
+    """Writers of one config in one process queue in memory before the file lock; the
+    deadline holds there too."""
+    repository = FilesystemDeviceConfigRepository(tmp_path, lock_timeout_seconds=0.2)
+    await repository.save(DeviceConfig(A, {"v": 1}), overwrite=True)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with repository._locks.held(A):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        with pytest.raises(StorageUnavailable) as caught:
+            await repository.save(DeviceConfig(A, {"v": 2}), overwrite=True)
+        assert caught.value.failure is StorageFailure.LOCKED
+    finally:
+        release.set()
+        holder.join()
+    assert (await repository.get(A)).config.content == {"v": 1}
+    await repository.save(DeviceConfig(A, {"v": 3}), overwrite=True)
+
+
+def test_writers_of_one_config_in_one_process_wait_in_line_without_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a writer in another process makes `flock` refuse: threads of this one wait on
+    the lock in memory (each refused try is a wake-up and a system call, then a sleep)."""
+    repository = FilesystemDeviceConfigRepository(tmp_path)
+    real_flock = fcntl.flock
+    refused = []
+
+    def counting_flock(fd: int, operation: int) -> None:
+        try:
+            real_flock(fd, operation)
+        except BlockingIOError:
+            refused.append(fd)
+            raise
+
+    monkeypatch.setattr(fcntl, "flock", counting_flock)
+
+    def save_ten(index: int) -> None:
+        for round_ in range(10):
+            config = DeviceConfig(A, {"writer": index, "round": round_})
+            asyncio.run(repository.save(config, overwrite=True))
+
+    threads = [threading.Thread(target=save_ten, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert refused == []
+    assert set(json.loads((tmp_path / f"{A}.json").read_bytes())) == {"writer", "round"}
+
+
 async def test_a_file_that_may_not_be_read_is_corrupt_not_a_storage_failure(
     repository: FilesystemDeviceConfigRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,7 +1,10 @@
 """Write locks shared by every writer of the directory: threads, processes and replicas.
 
 An advisory `flock` on one of a fixed set of lock files in `.locks/` beside the configs
-(CephFS supports these locks across clients). Readers never take one. Runs on worker threads.
+(CephFS supports these locks across clients). Within a process, writers of one stripe first
+queue on a lock in memory, so that only one of them at a time polls the file lock: a burst of
+saves to one config waits in line instead of each thread waking to retry `flock` (CPU that
+grew with the time a write holds the lock). Readers never take one. Runs on worker threads.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import fcntl
 import logging
 import os
 import stat
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -37,29 +41,40 @@ def lock_file_name(mac_address: MacAddress) -> str:
     stripe only wait for each other's write. Every replica must pick the same file for a MAC,
     so this function and LOCK_STRIPES are part of the on-disk format (a test pins them).
     """
-    return f"stripe-{zlib.crc32(mac_address.value.encode()) % LOCK_STRIPES:03d}.lock"
+    return f"stripe-{_stripe(mac_address):03d}.lock"
+
+
+def _stripe(mac_address: MacAddress) -> int:
+    return zlib.crc32(mac_address.value.encode()) % LOCK_STRIPES
 
 
 class WriteLocks:
     def __init__(self, directory: Path, timeout_seconds: float) -> None:
         self._locks = directory / LOCK_DIRECTORY
         self._timeout_seconds = timeout_seconds
+        self._in_process = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     @contextmanager
     def held(self, mac_address: MacAddress) -> Iterator[None]:
         """Hold the config's write lock, waiting `timeout_seconds` at most for it (then
         StorageUnavailable LOCKED: a peer that holds it longer is stuck, and a write applied
         long after its client gave up would surprise everyone)."""
-        fd = self._open(lock_file_name(mac_address), create=True)
-        if fd is None:  # the lock directory vanished between its creation and the open
-            raise StorageUnavailable(StorageFailure.DIRECTORY_MISSING)
+        deadline = time.monotonic() + self._timeout_seconds
+        in_process = self._in_process[_stripe(mac_address)]
+        if not in_process.acquire(timeout=self._timeout_seconds):
+            raise _held_too_long()
         try:
-            deadline = time.monotonic() + self._timeout_seconds
-            _lock_before(fd, deadline)
-            with self._legacy_lock(mac_address, deadline):
-                yield
+            fd = self._open(lock_file_name(mac_address), create=True)
+            if fd is None:  # the lock directory vanished between its creation and the open
+                raise StorageUnavailable(StorageFailure.DIRECTORY_MISSING)
+            try:
+                _lock_before(fd, deadline)
+                with self._legacy_lock(mac_address, deadline):
+                    yield
+            finally:
+                os.close(fd)  # Closing the descriptor releases the lock, as does a crash.
         finally:
-            os.close(fd)  # Closing the descriptor releases the lock, as does a crash.
+            in_process.release()
 
     def check(self) -> None:
         """Raise unless the lock directory is usable or not made yet (the first write makes it)."""
@@ -129,10 +144,14 @@ def _lock_before(fd: int, deadline: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                logger.warning("a config's write lock stayed held past the deadline")
-                raise StorageUnavailable(StorageFailure.LOCKED) from None
+                raise _held_too_long() from None
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+
+def _held_too_long() -> StorageUnavailable:
+    logger.warning("a config's write lock stayed held past the deadline")
+    return StorageUnavailable(StorageFailure.LOCKED)
 
 
 def _bad_lock_directory() -> StorageUnavailable:
