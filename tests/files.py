@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from adapters.filesystem.checkins import CHECKIN_DIRECTORY
 from adapters.filesystem.history import HISTORY_DIRECTORY
 from adapters.filesystem.locks import LOCK_DIRECTORY
 
 
 def entries(directory: Path) -> list[str]:
-    """Every name in the directory, hidden ones included, but the writers' lock directory and
-    the history (whose own tests look into it: `history_entries`)."""
-    return sorted(
-        name for name in os.listdir(directory) if name not in (LOCK_DIRECTORY, HISTORY_DIRECTORY)
-    )
+    """Every name in the directory, hidden ones included, but the writers' lock directory, the
+    history (whose own tests look into it: `history_entries`) and the device check-ins."""
+    kept_apart = (LOCK_DIRECTORY, HISTORY_DIRECTORY, CHECKIN_DIRECTORY)
+    return sorted(name for name in os.listdir(directory) if name not in kept_apart)
 
 
 def history_entries(directory: Path) -> list[str]:

@@ -69,6 +69,14 @@ class DeviceConfigExists(DomainError):
         self.mac_address = mac_address
 
 
+class DeviceNotFound(DomainError):
+    """No config is stored for this MAC address and no device with it has checked in."""
+
+    def __init__(self, mac_address: str) -> None:
+        super().__init__(f"Device {mac_address} has no config and no check-ins")
+        self.mac_address = mac_address
+
+
 RETRY_WITH_CURRENT = "Fetch it again and retry with its current ETag."
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -77,6 +78,9 @@ class DeviceConfigSummary:
     device_name: str | None
     device_entity_id: str | None
     enable_ota: bool | None
+    # The ETag a device gets for this config now, when the summary was read from its bytes
+    # (the fleet list does not show it; device check-ins compare against it).
+    etag: str | None = attrs.field(default=None, eq=False)
 
 
 def _must_be_object(_: object, __: attrs.Attribute[JsonObject], value: JsonObject) -> None:
@@ -155,10 +159,11 @@ class ConfigDocument:
     body: bytes
     modified_at: float
 
-    @property
+    @functools.cached_property
     def revision(self) -> str:
         """Names these exact bytes: equal on every replica and after a restart, and different
-        for any other content. 128 bits of SHA-256 are plenty to tell versions apart."""
+        for any other content. 128 bits of SHA-256 are plenty to tell versions apart. Hashed
+        once per document (attrs keeps it in a slot): a device fetch asks for it three times."""
         return hashlib.sha256(self.body).hexdigest()[:32]
 
 

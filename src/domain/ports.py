@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from domain.checkins import CheckIn, DeviceRecord
 from domain.history import (
     UNKNOWN_ORIGIN,
     ConfigHistory,
@@ -148,4 +149,29 @@ class Notifier(Protocol):
 
     async def config_saved(self, stored: StoredConfig) -> None:
         """Announce a saved config. Returns at once; never raises for a delivery problem."""
+        ...
+
+
+class CheckInLog(Protocol):
+    """Where device check-ins are kept, shared by every replica. Telemetry: what a crash loses
+    is at most the check-ins of one flush interval. Every async method may raise
+    `StorageUnavailable`."""
+
+    def record(self, check_in: CheckIn) -> None:
+        """Keep one device download. Called on the download's own path: it must not do I/O,
+        take a lock or wait, and never raises."""
+        ...
+
+    async def flush(self) -> None:
+        """Put what was recorded since the last flush where every replica sees it."""
+        ...
+
+    async def records(self) -> Mapping[MacAddress, DeviceRecord]:
+        """Every device that has checked in (this replica's unflushed check-ins included)."""
+        ...
+
+    async def record_of(self, mac_address: MacAddress) -> DeviceRecord | None: ...
+
+    async def forget(self, mac_address: MacAddress) -> bool:
+        """Remove what is kept of the device's check-ins; whether there was anything."""
         ...

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Any
 
+import attrs
+
+from domain.checkins import CheckIn, CheckInTiming, Device, DeviceState, device
 from domain.diff import MAX_DIFF_BYTES, json_patch
-from domain.errors import StorageUnavailable, TooLargeToCompare
+from domain.errors import (
+    CorruptDeviceConfig,
+    DeviceConfigNotFound,
+    DeviceNotFound,
+    StorageUnavailable,
+    TooLargeToCompare,
+)
 from domain.history import (
     CURRENT,
     DEFAULT_HISTORY_PAGE,
@@ -31,7 +41,7 @@ from domain.model import (
     StoredConfig,
     WriteCondition,
 )
-from domain.ports import DeviceConfigRepository, Notifier
+from domain.ports import CheckInLog, DeviceConfigRepository, Notifier
 
 
 class _RepositoryUseCase:
@@ -195,6 +205,70 @@ class ListDeletedConfigs(_RepositoryUseCase):
 
     async def execute(self) -> tuple[DeletedConfig, ...]:
         return await self._repository.deleted()
+
+
+class RecordCheckIn:
+    """A device downloaded its file: keep it as a check-in. Not a coroutine: it runs on the
+    download's own path, and the port promises no I/O, lock or wait."""
+
+    def __init__(self, check_ins: CheckInLog) -> None:
+        self._check_ins = check_ins
+
+    def execute(self, check_in: CheckIn) -> None:
+        self._check_ins.record(check_in)
+
+
+class _DevicesUseCase:
+    """Base of the device check-in use cases; punq injects by these annotations."""
+
+    def __init__(
+        self, repository: DeviceConfigRepository, check_ins: CheckInLog, timing: CheckInTiming
+    ) -> None:
+        self._repository = repository
+        self._check_ins = check_ins
+        self._timing = timing
+
+
+class ListDevices(_DevicesUseCase):
+    """Every MAC that has a config or has checked in, sorted, each with its state; only those
+    in `states` when given."""
+
+    async def execute(self, states: frozenset[DeviceState] = frozenset()) -> tuple[Device, ...]:
+        listing, records = await asyncio.gather(
+            self._repository.list_summaries(), self._check_ins.records()
+        )
+        now = time.time()
+        summaries = {summary.mac_address: summary for summary in listing.summaries}
+        devices = (
+            device(mac, summaries.get(mac), records.get(mac), now, self._timing)
+            for mac in sorted(summaries.keys() | records.keys(), key=str)
+        )
+        return tuple(d for d in devices if not states or d.state in states)
+
+
+class GetDevice(_DevicesUseCase):
+    """One device; `DeviceNotFound` when it has neither a config nor a check-in."""
+
+    async def execute(self, mac_address: MacAddress) -> Device:
+        record = await self._check_ins.record_of(mac_address)
+        try:
+            stored = await self._repository.get(mac_address)
+        except (DeviceConfigNotFound, CorruptDeviceConfig):
+            summary = None  # a corrupt file is no config to a device, as in the list
+        else:
+            summary = stored.config.summary()
+            summary = attrs.evolve(summary, etag=stored.document.revision)
+        if record is None and summary is None:
+            raise DeviceNotFound(str(mac_address))
+        return device(mac_address, summary, record, time.time(), self._timing)
+
+
+class ForgetDevice(_DevicesUseCase):
+    """Remove a device's check-ins (its config stays); `DeviceNotFound` when none are kept."""
+
+    async def execute(self, mac_address: MacAddress) -> None:
+        if not await self._check_ins.forget(mac_address):
+            raise DeviceNotFound(str(mac_address))
 
 
 class CheckStorage(_RepositoryUseCase):

@@ -13,11 +13,16 @@ from quart_cors import cors
 from quart_schema import Info, QuartSchema
 
 from domain.errors import DomainError
-from domain.use_cases import GetConfigDocument, GetDeviceConfig, ListDeviceConfigs
+from domain.use_cases import (
+    GetConfigDocument,
+    GetDeviceConfig,
+    ListDeviceConfigs,
+    RecordCheckIn,
+)
 from entrypoints.background import BackgroundServices
 from entrypoints.docs import swagger
 from entrypoints.docs.openapi import ServiceOpenAPIProvider
-from entrypoints.http import history_routes, routes, service_routes
+from entrypoints.http import device_routes, history_routes, routes, service_routes
 from entrypoints.http.conditional import VALIDATOR_HEADERS
 from entrypoints.http.dependencies import attach_container, resolve
 from entrypoints.http.fast_lane import FastLane
@@ -68,6 +73,11 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
                 "description": "Every version saved and every delete, kept: see, compare, "
                 "bring back.",
             },
+            {
+                "name": "check-ins",
+                "description": "Which version each device downloaded last, and who asks for "
+                "a config that does not exist.",
+            },
             {"name": "service", "description": "Probes for Kubernetes."},
         ],
     )
@@ -83,6 +93,8 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
     app.register_blueprint(routes.blueprint)
     if settings.history:
         app.register_blueprint(history_routes.blueprint)
+    if settings.checkins:
+        app.register_blueprint(device_routes.blueprint)
     app.register_blueprint(service_routes.blueprint)
     app.register_blueprint(swagger.blueprint)
     register_error_handlers(app)
@@ -111,6 +123,8 @@ def create_app(container: punq.Container, *, fast_lane: bool = True) -> Quart:
             get=container.resolve(GetDeviceConfig),
             storage=container.resolve(StorageChecks),
             metrics=counters,
+            check_in=container.resolve(RecordCheckIn),
+            trust_proxy_headers=settings.trust_proxy_headers,
         )
     app.asgi_app = ObservedRequests(  # type: ignore[method-assign]
         SendDeadline(served, timeout_seconds=settings.send_timeout_seconds),

@@ -9,25 +9,33 @@ import attrs
 import punq
 
 from adapters.filesystem import SKIP_REASONS, FilesystemDeviceConfigRepository
+from adapters.filesystem.checkins import FilesystemCheckInLog
 from adapters.mqtt_notifier import MqttNotifier, MqttOptions
+from adapters.no_checkins import NoCheckIns
 from adapters.silent_notifier import SilentNotifier
-from domain.ports import DeviceConfigRepository, Notifier
+from domain.checkins import CheckInTiming
+from domain.ports import CheckInLog, DeviceConfigRepository, Notifier
 from domain.use_cases import (
     CheckStorage,
     CheckWrites,
     CompareRevisions,
     DeleteDeviceConfig,
+    ForgetDevice,
     GetConfigDocument,
     GetConfigHistory,
+    GetDevice,
     GetDeviceConfig,
     GetRevision,
     ListDeletedConfigs,
     ListDeviceConfigs,
+    ListDevices,
     PatchDeviceConfig,
+    RecordCheckIn,
     RestoreRevision,
     SaveDeviceConfig,
 )
 from entrypoints.background import Background, BackgroundServices
+from entrypoints.checkin_flusher import CheckInFlusher
 from entrypoints.http.routes import CONFIG_FILE_ROUTE, CONFIG_ROUTE
 from entrypoints.http.storage_checks import StorageChecks
 from entrypoints.observability.metrics import Metrics
@@ -40,13 +48,17 @@ USE_CASES = (
     CheckWrites,
     CompareRevisions,
     DeleteDeviceConfig,
+    ForgetDevice,
     GetConfigDocument,
     GetConfigHistory,
+    GetDevice,
     GetDeviceConfig,
     GetRevision,
     ListDeletedConfigs,
     ListDeviceConfigs,
+    ListDevices,
     PatchDeviceConfig,
+    RecordCheckIn,
     RestoreRevision,
     SaveDeviceConfig,
 )
@@ -60,7 +72,8 @@ def bootstrap(
 ) -> punq.Container:
     """Wire the service from its settings; tests may pass a fake `repository` or `notifier`.
     A notifier that runs in the background (start/stop) is started and stopped with the app;
-    one that counts (`stats()`) feeds the MQTT metrics."""
+    one that counts (`stats()`) feeds the MQTT metrics. Check-ins (unless CHECKINS=off) are
+    kept beside the configs and flushed by a background task."""
     if repository is None:
         filesystem = FilesystemDeviceConfigRepository(
             settings.configs_dir,
@@ -75,15 +88,31 @@ def bootstrap(
         repository = filesystem
     if notifier is None:
         notifier = mqtt_notifier(settings.mqtt) if settings.mqtt else SilentNotifier()
+    check_ins: CheckInLog = (
+        FilesystemCheckInLog(settings.configs_dir, refresh_seconds=settings.checkin_refresh_seconds)
+        if settings.checkins
+        else NoCheckIns()
+    )
     container = punq.Container()
     container.register(Settings, instance=settings)
     container.register(DeviceConfigRepository, instance=repository)
     container.register(Notifier, instance=notifier)
+    container.register(CheckInLog, instance=check_ins)
+    # A check-in reaches the share within a flush interval, or a refresh period when nothing
+    # about the device changed: no device is called overdue sooner than that (and a flush).
+    quiet_floor = settings.checkin_refresh_seconds + 2 * settings.checkin_flush_seconds
+    container.register(CheckInTiming, instance=CheckInTiming(quiet_floor))
     for use_case in USE_CASES:
         # Use cases hold nothing but their ports: one instance each serves every request.
         container.register(use_case, scope=punq.Scope.singleton)
     container.register(StorageChecks, scope=punq.Scope.singleton)
-    background = (notifier,) if isinstance(notifier, Background) else ()
+    background: tuple[Background, ...] = (notifier,) if isinstance(notifier, Background) else ()
+    flusher = None
+    if settings.checkins:
+        flusher = CheckInFlusher(
+            check_ins, container.resolve(ListDevices), settings.checkin_flush_seconds
+        )
+        background = (*background, flusher)
     container.register(BackgroundServices, instance=BackgroundServices(background))
     stats = getattr(notifier, "stats", None)
     # A repository that keeps a history (the filesystem's, while HISTORY is on) counts it.
@@ -94,6 +123,8 @@ def bootstrap(
         skip_reasons=SKIP_REASONS,
         conditional_routes=(route_label(CONFIG_FILE_ROUTE), route_label(CONFIG_ROUTE)),
         history_stats=history_stats,
+        check_in_stats=getattr(check_ins, "stats", None) if flusher else None,
+        device_census=(lambda: flusher.census) if flusher else None,
     )
     container.register(Metrics, instance=metrics)
     return container

@@ -58,6 +58,10 @@ class Settings:
     history_max_revisions: int = 100
     # 0: kept forever.
     history_max_age_days: int = 365
+    # CHECKINS=off: device downloads are not recorded, the device routes answer 404.
+    checkins: bool = True
+    checkin_flush_seconds: float = 10.0
+    checkin_refresh_seconds: float = 300.0
     mqtt: MqttSettings | None = None
 
     @classmethod
@@ -87,6 +91,9 @@ class Settings:
             "history_max_age_days": _integer(
                 env, "HISTORY_MAX_AGE_DAYS", minimum=0, maximum=36_500
             ),
+            "checkins": _switch(env, "CHECKINS"),
+            "checkin_flush_seconds": _seconds(env, "CHECKIN_FLUSH_SECONDS", minimum=0.05),
+            "checkin_refresh_seconds": _seconds(env, "CHECKIN_REFRESH_SECONDS"),
             "mqtt": _mqtt(env),
         }
         return cls(**{name: value for name, value in given.items() if value is not None})

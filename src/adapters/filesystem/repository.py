@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import attrs
+
 from adapters.filesystem import files
 from adapters.filesystem.codec import decode, encode_content
 from adapters.filesystem.files import Signature, settled, signature, storage_unavailable
@@ -303,8 +305,9 @@ class FilesystemDeviceConfigRepository(DeviceConfigRepository):
         return ConfigDocument(mac_address, body, info.st_mtime)
 
     def _summary(self, mac_address: MacAddress) -> tuple[DeviceConfigSummary, Signature]:
-        _, content, read_signature = self._load(mac_address)
-        return DeviceConfig(mac_address, content).summary(), read_signature
+        document, content, read_signature = self._load(mac_address)
+        summary = DeviceConfig(mac_address, content).summary()
+        return attrs.evolve(summary, etag=document.revision), read_signature
 
     def _list(self) -> ConfigListing:
         listing = self._listing.summaries()

@@ -201,6 +201,8 @@ MODELS = (
     schemas.DeviceConfigOut,
     schemas.DeviceConfigPatchIn,
     schemas.DeviceConfigSummaryOut,
+    schemas.DeviceListOut,
+    schemas.DeviceOut,
     schemas.ErrorOut,
     schemas.HealthOut,
     schemas.JsonPatchOperationOut,

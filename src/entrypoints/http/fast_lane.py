@@ -23,9 +23,9 @@ from typing import Any
 
 from hypercorn.typing import HTTPScope, Scope
 
-from domain.use_cases import GetConfigDocument, GetDeviceConfig
+from domain.use_cases import GetConfigDocument, GetDeviceConfig, RecordCheckIn
 from entrypoints.http.answer import BODYLESS, Answer, error
-from entrypoints.http.answers import admin_config, device_file
+from entrypoints.http.answers import Caller, admin_config, device_file
 from entrypoints.http.conditional import Conditions
 from entrypoints.http.errors import failed
 from entrypoints.http.routes import (
@@ -48,8 +48,8 @@ CONFIG_PATH = re.compile(rf"/api/configs/({MacAddressConverter.regex})")
 _FILE_LABEL = route_label(CONFIG_FILE_ROUTE)
 _CONFIG_LABEL = route_label(CONFIG_ROUTE)
 
-# A read: (MAC or "" as written in the path, request headers) -> its answer.
-Read = Callable[[str, dict[str, str]], Awaitable[Answer]]
+# A read: (MAC or "" as written in the path, request headers, the peer) -> its answer.
+Read = Callable[[str, dict[str, str], str], Awaitable[Answer]]
 
 
 class FastLane:
@@ -61,12 +61,16 @@ class FastLane:
         get: GetDeviceConfig,
         storage: StorageChecks,
         metrics: Metrics,
+        check_in: RecordCheckIn,
+        trust_proxy_headers: bool,
     ) -> None:
         self._quart = quart_app
         self._fetch = fetch
         self._get = get
         self._storage = storage
         self._metrics = metrics
+        self._check_in = check_in
+        self._trust_proxy_headers = trust_proxy_headers
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,8 +92,11 @@ class FastLane:
             return
         if in_flight is not None:
             in_flight.route = route
+        client = scope.get("client")
+        # Quart's word for a peer without an address (a Unix socket, a test client).
+        peer = client[0] if client else "<local>"
         try:
-            answer = await read(mac_address, headers)
+            answer = await read(mac_address, headers, peer)
         except Exception as failure:
             answer = failed(failure, correlation_id(), f"{scope['method']} {scope['path']}")
         await send_answer(send, answer, head=scope["method"] == "HEAD")
@@ -107,16 +114,21 @@ class FastLane:
             return _CONFIG_LABEL, self._admin_config, match[1]
         return None
 
-    async def _device_file(self, mac_address: str, headers: dict[str, str]) -> Answer:
+    async def _device_file(self, mac_address: str, headers: dict[str, str], peer: str) -> Answer:
         return await device_file(
-            self._fetch, self._metrics, mac_address, Conditions.of(headers.get)
+            self._fetch,
+            self._metrics,
+            self._check_in,
+            mac_address,
+            Conditions.of(headers.get),
+            Caller.of(peer, headers.get, self._trust_proxy_headers),
         )
 
-    async def _admin_config(self, mac_address: str, headers: dict[str, str]) -> Answer:
+    async def _admin_config(self, mac_address: str, headers: dict[str, str], _: str) -> Answer:
         conditions = Conditions.of(headers.get)
         return await admin_config(self._get, self._metrics, mac_address, conditions)
 
-    async def _health(self, _: str, __: dict[str, str]) -> Answer:
+    async def _health(self, _: str, __: dict[str, str], ___: str) -> Answer:
         return await self._storage.health(correlation_id())
 
     async def _hand_on(self, scope: HTTPScope, receive: Any, send: Any) -> None:

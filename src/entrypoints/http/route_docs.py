@@ -138,6 +138,38 @@ EXAMPLE_DELETED: dict[str, Any] = {
     ],
     "count": 1,
 }
+EXAMPLE_DEVICE: dict[str, Any] = {
+    "mac_address": EXAMPLE_MAC,
+    "has_config": True,
+    "config_etag": '"3f2a9c0d1e4b5a6978c0d1e2f3a4b5c6"',
+    "device_etag": '"3f2a9c0d1e4b5a6978c0d1e2f3a4b5c6"',
+    "state": "in_sync",
+    "last_seen_at": "2026-12-01T18:30:00.123Z",
+    "last_status": 304,
+    "client": "192.0.2.21",
+    "user_agent": "ESP32HTTPClient",
+    "poll_interval_seconds": 30.0,
+    "device_name": "Kitchen sensor",
+}
+EXAMPLE_DEVICES: dict[str, Any] = {
+    "devices": [
+        EXAMPLE_DEVICE,
+        {
+            "mac_address": "02-00-00-00-00-09",
+            "has_config": False,
+            "config_etag": None,
+            "device_etag": None,
+            "state": "unknown",
+            "last_seen_at": "2026-12-01T18:29:41.007Z",
+            "last_status": 404,
+            "client": "192.0.2.30",
+            "user_agent": "ESP32HTTPClient",
+            "poll_interval_seconds": None,
+            "device_name": None,
+        },
+    ],
+    "count": 2,
+}
 EXAMPLE_SKIPPED: dict[str, Any] = {
     "name": "02-00-00-00-00-02.json",
     "problem": "not_an_object",

@@ -18,6 +18,7 @@ from domain.use_cases import (
     GetDeviceConfig,
     ListDeviceConfigs,
     PatchDeviceConfig,
+    RecordCheckIn,
     SaveDeviceConfig,
 )
 from entrypoints.http import answers
@@ -49,6 +50,7 @@ from entrypoints.http.schemas import (
     read_merge_patch,
 )
 from entrypoints.observability.metrics import Metrics
+from entrypoints.settings import Settings
 
 blueprint = Blueprint("configs", __name__)
 
@@ -190,9 +192,15 @@ async def get_config_file(mac_address: str) -> Response:
     should send the `ETag` it last got in `If-None-Match`: while nothing changed the answer is
     `304 Not Modified` with no body.
     """
+    trusted = resolve(Settings).trust_proxy_headers
     return respond(
         await answers.device_file(
-            resolve(GetConfigDocument), resolve(Metrics), mac_address, conditions()
+            resolve(GetConfigDocument),
+            resolve(Metrics),
+            resolve(RecordCheckIn),
+            mac_address,
+            conditions(),
+            answers.Caller.of(request.remote_addr, request.headers.get, trusted),
         )
     )
 

@@ -14,6 +14,7 @@ from attrs import AttrsInstance
 from quart import request
 from werkzeug.exceptions import UnsupportedMediaType
 
+from domain.checkins import Device, DeviceState
 from domain.history import (
     CURRENT,
     DEFAULT_HISTORY_PAGE,
@@ -232,6 +233,80 @@ class JsonPatchOperationOut(msgspec.Struct):
     path: str
     value: Any = None
     from_: str | None = msgspec.field(default=None, name="from")
+
+
+@attrs.frozen(slots=False)
+class DeviceOut:
+    """A device: its config (if any) against the version it last downloaded. `config_etag` is
+    the ETag a device gets for its file now, `device_etag` the one it holds (as it last told
+    us); `state` is `in_sync`, `out_of_sync`, `never_seen` (a config no device fetched),
+    `unknown` (a device asking for a config that does not exist) or `overdue` (silent for more
+    than 3x its usual poll interval, `poll_interval_seconds`, which is `null` until known)."""
+
+    mac_address: str
+    has_config: bool
+    config_etag: str | None
+    device_etag: str | None
+    state: typing.Literal["in_sync", "out_of_sync", "never_seen", "unknown", "overdue"]
+    last_seen_at: str | None
+    last_status: int | None
+    client: str | None
+    user_agent: str | None
+    poll_interval_seconds: float | None
+    device_name: str | None
+
+    @classmethod
+    def from_domain(cls, device: Device) -> DeviceOut:
+        record = device.record
+        interval = record.poll_interval() if record is not None else None
+        return cls(
+            mac_address=str(device.mac_address),
+            has_config=device.has_config,
+            config_etag=_quoted_etag(device.config_etag),
+            device_etag=_quoted_etag(record.device_etag if record else None),
+            state=device.state.value,
+            last_seen_at=rfc3339(record.last_seen_at) if record else None,
+            last_status=record.last_status if record else None,
+            client=record.client if record else None,
+            user_agent=record.user_agent if record else None,
+            poll_interval_seconds=round(interval, 3) if interval is not None else None,
+            device_name=device.device_name,
+        )
+
+
+@attrs.frozen(slots=False)
+class DeviceListOut:
+    devices: list[DeviceOut]
+    count: int
+
+    @classmethod
+    def from_domain(cls, devices: tuple[Device, ...]) -> DeviceListOut:
+        listed = [DeviceOut.from_domain(device) for device in devices]
+        return cls(devices=listed, count=len(listed))
+
+
+def _quoted_etag(etag: str | None) -> str | None:
+    # As the ETag header carries it, so a client compares the two as they are.
+    return f'"{etag}"' if etag is not None else None
+
+
+@attrs.frozen
+class DevicesQuery:
+    """The query of `GET /api/devices`: only the devices in these states (repeatable; all
+    when absent)."""
+
+    state: list[typing.Literal["in_sync", "out_of_sync", "never_seen", "unknown", "overdue"]] = (
+        attrs.field(factory=list)
+    )
+
+    @staticmethod
+    def parse(states: list[str]) -> frozenset[DeviceState]:
+        known = {state.value: state for state in DeviceState}
+        unknown = [state for state in states if state not in known]
+        if unknown:
+            names = ", ".join(known)
+            raise _invalid("state", f"state must be one of {names}, not {quoted(unknown[0])}.")
+        return frozenset(known[state] for state in states)
 
 
 DIFF_TARGET_PATTERN = f"^(?:[0-9]{{12}}|{CURRENT})$"

@@ -22,13 +22,24 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from domain.checkins import DeviceState
 from domain.errors import StorageFailure
 from domain.model import ConfigListing
 from entrypoints.observability.exposition import TextEncoder
 
 # The config operations the routes count (`http.errors.counted`): their success series and
 # every storage failure kind exist from the start at 0, so `rate()` over them is 0, not "no data".
-OPERATIONS = ("list", "get", "download", "save", "patch", "delete", "history", "restore")
+OPERATIONS = (
+    "list",
+    "get",
+    "download",
+    "save",
+    "patch",
+    "delete",
+    "history",
+    "restore",
+    "devices",
+)
 # Local file operations take well under a millisecond; the default buckets start at 5 ms.
 OPERATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Any other method (a client may send any token) is counted as OTHER, for the same reason.
@@ -46,6 +57,8 @@ class Metrics:
         skip_reasons: Iterable[str] = (),
         conditional_routes: Iterable[str] = (),
         history_stats: Callable[[], HistoryCounts] | None = None,
+        check_in_stats: Callable[[], CheckInCounts] | None = None,
+        device_census: Callable[[], Mapping[str, int] | None] | None = None,
     ) -> None:
         # `*_created` series double what every scrape encodes and no dashboard here uses them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -55,6 +68,8 @@ class Metrics:
         registry.register(NotifierCollector(notifier_stats))
         if history_stats is not None:
             registry.register(HistoryCollector(history_stats))
+        if check_in_stats is not None and device_census is not None:
+            registry.register(CheckInCollector(check_in_stats, device_census))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         Gauge(
@@ -307,3 +322,70 @@ class HistoryCollector(Collector):
             "most once a minute.",
             value=float("nan") if size is None else size,
         )
+
+
+class CheckInCounts(Protocol):
+    """What a check-in log that counts (the filesystem's) reports."""
+
+    @property
+    def recorded(self) -> int: ...
+
+    @property
+    def written(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def pending(self) -> int: ...
+
+
+# The states of `iot_devices`, each a series from the start.
+DEVICE_STATES = tuple(state.value for state in DeviceState)
+
+
+class CheckInCollector(Collector):
+    """Device check-ins, read when scraped: this replica's counts, and the devices by state as
+    the last flush counted them (every replica reports the same fleet; NaN until counted)."""
+
+    def __init__(
+        self,
+        stats: Callable[[], CheckInCounts],
+        census: Callable[[], Mapping[str, int] | None],
+    ) -> None:
+        self._stats = stats
+        self._census = census
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield CounterMetricFamily(
+            "iot_checkins_recorded",
+            "Device downloads (200, 304, 404) this replica recorded as check-ins.",
+            value=stats.recorded,
+        )
+        yield CounterMetricFamily(
+            "iot_checkins_written",
+            "Device check-in files this replica wrote to the share.",
+            value=stats.written,
+        )
+        yield CounterMetricFamily(
+            "iot_checkins_dropped",
+            "Check-ins dropped: unknown devices beyond the cap (the oldest first), or a flood "
+            "beyond what one flush interval may hold.",
+            value=stats.dropped,
+        )
+        yield GaugeMetricFamily(
+            "iot_checkins_pending",
+            "Check-ins recorded and not flushed yet.",
+            value=stats.pending,
+        )
+        census = self._census()
+        devices = GaugeMetricFamily(
+            "iot_devices",
+            "Devices by state (in_sync, out_of_sync, never_seen, unknown, overdue), as counted "
+            "after the latest flush; NaN until counted or while the count fails.",
+            labels=["state"],
+        )
+        for state in DEVICE_STATES:
+            devices.add_metric([state], float("nan") if census is None else census.get(state, 0))
+        yield devices

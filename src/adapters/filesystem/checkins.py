@@ -1,0 +1,403 @@
+"""Device check-ins on the share: `.checkins/<mac>.json`, one small file per device.
+
+`record` runs on a device's download, on the event loop's thread: it appends to a list, and
+nothing else (no I/O, no lock, no await). A background task calls `flush` every
+CHECKIN_FLUSH_SECONDS: the check-ins since the last flush are added up per device and written,
+each device's file replaced atomically (a temp file renamed over it; no fsync: a check-in is
+telemetry, and a crash loses at most one flush interval). A device's file is rewritten only
+when what the device holds, its status, its client or its user agent changed, or when the file
+was last written more than CHECKIN_REFRESH_SECONDS ago: in steady state one write per device
+per refresh period, whatever the poll rate and the number of replicas. The check-ins a flush
+leaves unwritten are kept and merged into the next write (and into this replica's reads).
+Writing merges with what the file holds, keeping the newest check-in, so replicas add up.
+
+Reads scan the directory and keep each file's record while its stat signature is unchanged
+and settled (the config listing's rule), so what another replica wrote shows at the next read.
+Devices with no config (the records whose last download was a 404) are capped at the most
+recent `max_unknown`: a scan of random MACs cannot grow the directory or memory without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import math
+import os
+import re
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import msgspec
+
+from adapters.filesystem.files import (
+    Signature,
+    settled,
+    signature,
+    storage_unavailable,
+    write_all,
+)
+from domain.checkins import RECENT_CHECK_INS, CheckIn, DeviceRecord, adding
+from domain.model import MacAddress
+
+logger = logging.getLogger("adapters.filesystem")
+
+CHECKIN_DIRECTORY = ".checkins"
+RECORD_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.json")
+TEMP_NAME = re.compile(r"\.[0-9a-f-]{17}\.json\.[0-9a-f]+\.tmp")
+# A record is a few hundred bytes; a bigger file is not one of ours and is not read whole.
+MAX_RECORD_BYTES = 4096
+DEFAULT_MAX_UNKNOWN = 1000
+# Check-ins waiting for the next flush, at most: beyond, a flood is dropped and counted.
+MAX_PENDING = 200_000
+# A temp file older than this is a crashed write's, removed by the next read.
+STALE_TEMP_SECONDS = 60.0
+NOT_FOUND = 404
+
+
+class _Stored(msgspec.Struct):
+    """The file's format (documented in ARCHITECTURE.md)."""
+
+    mac_address: str
+    last_seen_at: float
+    last_status: int
+    device_etag: str | None
+    client: str | None
+    user_agent: str | None
+    recent: list[float]
+    written_at: float
+
+
+@attrs.frozen
+class CheckInStats:
+    recorded: int
+    written: int
+    dropped: int
+    pending: int
+
+
+@attrs.frozen
+class _OnShare:
+    """A device's file as last read or written by this replica."""
+
+    signature: Signature
+    record: DeviceRecord
+    written_at: float
+
+
+class FilesystemCheckInLog:
+    def __init__(
+        self,
+        configs_directory: Path,
+        *,
+        refresh_seconds: float = 300.0,
+        max_unknown: int = DEFAULT_MAX_UNKNOWN,
+        max_pending: int = MAX_PENDING,
+        has_config: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._root = str(configs_directory / CHECKIN_DIRECTORY)
+        self._configs = str(configs_directory)
+        self._refresh_seconds = refresh_seconds
+        self._max_unknown = max_unknown
+        self._max_pending = max_pending
+        self._has_config = has_config or self._config_exists
+        self._temp_token = secrets.token_hex(6)
+        # Appended to by `record` on the event loop's thread alone; swapped out by `flush`.
+        self._pending: list[CheckIn] = []
+        # Guards what follows: flushes, reads and forgets run on worker threads.
+        self._lock = threading.Lock()
+        self._unwritten: dict[str, DeviceRecord] = {}
+        self._on_share: dict[str, _OnShare] = {}
+        # Devices forgotten since the last flush, and when: older check-ins are not written.
+        self._forgotten: dict[str, float] = {}
+        self._recorded = 0
+        self._written = 0
+        self._dropped = 0
+        self._overflowed = 0
+
+    # The hot path
+
+    def record(self, check_in: CheckIn) -> None:
+        if len(self._pending) >= self._max_pending:
+            self._overflowed += 1  # this thread's alone, like the list
+            return
+        self._pending.append(check_in)
+
+    # Background and admin work
+
+    async def flush(self) -> None:
+        """Write what was recorded since the last flush (see the module's docstring)."""
+        batch, self._pending = self._pending, []
+        await asyncio.to_thread(self._flush, batch, time.time())
+
+    async def records(self) -> dict[MacAddress, DeviceRecord]:
+        """Every device's record: the share's, with this replica's check-ins not written yet."""
+        pending = list(self._pending)
+        return await asyncio.to_thread(self._records, pending)
+
+    async def record_of(self, mac_address: MacAddress) -> DeviceRecord | None:
+        pending = [c for c in self._pending if c.mac_address == mac_address]
+        return await asyncio.to_thread(self._record_of, mac_address, pending)
+
+    async def forget(self, mac_address: MacAddress) -> bool:
+        """Remove the device's check-ins, on the share and here; whether there were any."""
+        pending = any(c.mac_address == mac_address for c in self._pending)
+        return await asyncio.to_thread(self._forget, str(mac_address), time.time()) or pending
+
+    def stats(self) -> CheckInStats:
+        with self._lock:
+            dropped = self._dropped + self._overflowed
+            return CheckInStats(self._recorded, self._written, dropped, len(self._pending))
+
+    # Worker threads
+
+    def _flush(self, batch: list[CheckIn], now: float) -> None:
+        fresh = self._added_up(batch)
+        with self._lock:
+            self._recorded += len(batch)
+            forgotten, self._forgotten = self._forgotten, {}
+            for name, forgotten_at in forgotten.items():
+                record = fresh.get(name)
+                if record is not None and record.last_seen_at <= forgotten_at:
+                    del fresh[name]
+            for name, record in fresh.items():
+                unwritten = self._unwritten.pop(name, None)
+                self._unwritten[name] = record if unwritten is None else unwritten.merged(record)
+            arrived = any(name not in self._on_share for name in fresh)
+            maybe_due = [
+                (name, record)
+                for name, record in self._unwritten.items()
+                if not self._held_back(self._on_share.get(name), record, now)
+            ]
+        for name, record in maybe_due:
+            self._write(name, record, now)
+        if arrived:  # a device not on the share before: the cap may be passed
+            self._cap_unknown()
+
+    def _held_back(self, on_share: _OnShare | None, record: DeviceRecord, now: float) -> bool:
+        """Whether the file already says what `record` says and is not due for a refresh."""
+        if on_share is None:
+            return False
+        recent = now - on_share.written_at < self._refresh_seconds
+        return record.same_check_in(on_share.record) and recent
+
+    def _added_up(self, batch: list[CheckIn]) -> dict[str, DeviceRecord]:
+        """The batch's check-ins per device; unknown devices (404) beyond the cap dropped, the
+        oldest first."""
+        fresh: dict[str, DeviceRecord] = {}
+        for check_in in batch:
+            name = str(check_in.mac_address)
+            fresh[name] = adding(fresh.get(name), check_in)
+        unknown = [record for record in fresh.values() if record.last_status == NOT_FOUND]
+        if len(unknown) > self._max_unknown:
+            unknown.sort(key=lambda record: record.last_seen_at)
+            doomed = unknown[: len(unknown) - self._max_unknown]
+            for record in doomed:
+                del fresh[str(record.mac_address)]
+            with self._lock:
+                self._dropped += len(doomed)
+        return fresh
+
+    def _write(self, name: str, record: DeviceRecord, now: float) -> None:
+        """Write the device's file unless, read again now, it already says the same and was
+        written within the refresh period (by another replica, say); merged with what it
+        holds, so the newest check-in of every replica is kept."""
+        path = os.path.join(self._root, f"{name}.json")
+        current = self._read(path)
+        if current is not None:
+            info, on_file, written_at = current
+            on_share = _OnShare(signature(info), on_file, written_at)
+            if on_file.last_seen_at >= record.last_seen_at or self._held_back(
+                on_share, record, now
+            ):
+                with self._lock:
+                    self._on_share[name] = on_share
+                    if on_file.last_seen_at >= record.last_seen_at:
+                        self._unwritten.pop(name, None)  # the share holds as new a check-in
+                return
+        merged = record if current is None else current[1].merged(record)
+        stored = _Stored(
+            name,
+            merged.last_seen_at,
+            merged.last_status,
+            merged.device_etag,
+            merged.client,
+            merged.user_agent,
+            list(merged.recent),
+            now,
+        )
+        temp = os.path.join(self._root, f".{name}.json.{self._temp_token}.tmp")
+        try:
+            os.makedirs(self._root, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            try:
+                write_all(fd, msgspec.json.encode(stored))
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+            info = os.lstat(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            # Telemetry: kept for the next flush, never a request's failure.
+            storage_unavailable(exc, f"writing device check-ins in {self._root}")
+            return
+        with self._lock:
+            self._written += 1
+            self._on_share[name] = _OnShare(signature(info), merged, now)
+            unwritten = self._unwritten.get(name)
+            if unwritten is not None and unwritten.last_seen_at <= record.last_seen_at:
+                del self._unwritten[name]
+
+    def _read(self, path: str) -> tuple[os.stat_result, DeviceRecord, float] | None:
+        """The record a file holds, its stat and when it was written; None when there is no
+        file or it is not one of ours."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink, never followed
+                return None
+            raise storage_unavailable(exc, f"reading device check-ins {path}") from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+                return None
+            body = os.read(fd, MAX_RECORD_BYTES + 1)
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading device check-ins {path}") from exc
+        finally:
+            os.close(fd)
+        try:
+            stored = msgspec.json.decode(body, type=_Stored)
+            mac_address = MacAddress(stored.mac_address)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+            return None
+        if not all(math.isfinite(t) for t in (stored.last_seen_at, *stored.recent)):
+            return None
+        record = DeviceRecord(
+            mac_address,
+            stored.last_seen_at,
+            stored.last_status,
+            stored.device_etag,
+            stored.client,
+            stored.user_agent,
+            tuple(sorted(stored.recent)[-RECENT_CHECK_INS:]),
+        )
+        return info, record, stored.written_at
+
+    def _scan(self) -> dict[str, DeviceRecord]:
+        """Every record on the share, each file read only when its signature changed."""
+        try:
+            entries = list(os.scandir(self._root))
+        except FileNotFoundError:
+            entries = []
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading device check-ins in {self._root}") from exc
+        now_ns = time.time_ns()
+        with self._lock:
+            known = dict(self._on_share)
+        found: dict[str, _OnShare] = {}
+        for entry in entries:
+            match = RECORD_NAME.fullmatch(entry.name)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if match is None:
+                self._sweep(entry.path, entry.name, info, now_ns)
+                continue
+            name = match["mac"]
+            seen = known.get(name)
+            if seen is not None and seen.signature == signature(info) and settled(info, now_ns):
+                found[name] = seen
+                continue
+            read = self._read(entry.path)
+            if read is not None and str(read[1].mac_address) == name:
+                found[name] = _OnShare(signature(read[0]), read[1], read[2])
+        with self._lock:
+            # Kept: what this replica wrote since the scan began (seen next time).
+            for name, on_share in self._on_share.items():
+                if name not in found and on_share.written_at * 1e9 >= now_ns:
+                    found[name] = on_share
+            self._on_share = found
+            return {name: on_share.record for name, on_share in found.items()}
+
+    def _sweep(self, path: str, name: str, info: os.stat_result, now_ns: int) -> None:
+        stale = info.st_mtime_ns < now_ns - STALE_TEMP_SECONDS * 1e9
+        if TEMP_NAME.fullmatch(name) and stat.S_ISREG(info.st_mode) and stale:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _records(self, pending: list[CheckIn]) -> dict[MacAddress, DeviceRecord]:
+        on_share = self._scan()
+        with self._lock:
+            unwritten = dict(self._unwritten)
+            forgotten = dict(self._forgotten)
+        merged: dict[str, DeviceRecord] = dict(on_share)
+        for name, record in unwritten.items():
+            known = merged.get(name)
+            merged[name] = record if known is None else known.merged(record)
+        for check_in in pending:
+            name = str(check_in.mac_address)
+            if check_in.at <= forgotten.get(name, -math.inf):
+                continue
+            merged[name] = adding(merged.get(name), check_in)
+        return {record.mac_address: record for record in merged.values()}
+
+    def _record_of(self, mac_address: MacAddress, pending: list[CheckIn]) -> DeviceRecord | None:
+        name = str(mac_address)
+        read = self._read(os.path.join(self._root, f"{name}.json"))
+        record = read[1] if read is not None else None
+        with self._lock:
+            unwritten = self._unwritten.get(name)
+            forgotten_at = self._forgotten.get(name, -math.inf)
+        for extra in ([unwritten] if unwritten else []) + [
+            DeviceRecord.of(c) for c in pending if c.at > forgotten_at
+        ]:
+            record = extra if record is None else record.merged(extra)
+        return record
+
+    def _forget(self, name: str, now: float) -> bool:
+        with self._lock:
+            self._forgotten[name] = now
+            held = self._unwritten.pop(name, None) is not None
+            self._on_share.pop(name, None)
+        try:
+            os.unlink(os.path.join(self._root, f"{name}.json"))
+        except FileNotFoundError:
+            return held
+        except OSError as exc:
+            raise storage_unavailable(exc, f"forgetting device check-ins of {name}") from exc
+        return True
+
+    def _cap_unknown(self) -> None:
+        """Keep the most recent `max_unknown` devices with no config, on the share and here: a
+        device that asked for a config that does not exist, or whose config was deleted."""
+        records = self._records([])
+        if len(records) <= self._max_unknown:
+            return  # within the cap whatever has a config: no file looked at
+        unknown = [
+            record for record in records.values() if not self._has_config(str(record.mac_address))
+        ]
+        if len(unknown) <= self._max_unknown:
+            return
+        unknown.sort(key=lambda record: record.last_seen_at)
+        for record in unknown[: len(unknown) - self._max_unknown]:
+            name = str(record.mac_address)
+            with self._lock:
+                self._unwritten.pop(name, None)
+                self._on_share.pop(name, None)
+                self._dropped += 1
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self._root, f"{name}.json"))
+
+    def _config_exists(self, name: str) -> bool:
+        return os.path.lexists(os.path.join(self._configs, f"{name}.json"))
