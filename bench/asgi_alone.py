@@ -4,10 +4,11 @@
 directory, wires the app as `iot-support` does (text access log to /dev/null), and prints the
 CPU microseconds per request of a device fetch, a 304 poll, an admin get and a health probe,
 the median of five rounds (`--without-fast-lane` adds each of them answered by the Quart routes
-alone, in the same rounds: what the fast lane saves). Without the HTTP server and the load
-generator in the same measurement it is steadier than bench/run.py on a shared machine, so it
-is the one to compare two builds of the app with (run each build in turn, on the same machine,
-and compare ratios).
+alone, in the same rounds: what the fast lane saves; `--against-checkins-off` adds each of
+them answered by an app with CHECKINS=off: what recording check-ins costs). Without the HTTP
+server and the load generator in the same measurement it is steadier than bench/run.py on a
+shared machine, so it is the one to compare two builds of the app with (run each build in
+turn, on the same machine, and compare ratios).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
@@ -78,7 +81,7 @@ async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, byte
 
 
 async def measure(
-    app: Any, macs: list[str], requests: int, quart_only: Any | None
+    app: Any, macs: list[str], requests: int, alternatives: dict[str, Any]
 ) -> dict[str, float]:
     first = f"/api/configs/{macs[0]}.json"
     etag = ""
@@ -113,12 +116,12 @@ async def measure(
         "health": ("GET", lambda i: "/api/health", [], 200),
     }
     calls: dict[str, Any] = dict.fromkeys(scenarios, app)
-    if quart_only is not None:
-        # The same requests through an app without the fast lane, in the same rounds: what the
-        # fast lane saves, measured without the machine's drift between two runs.
-        for name in list(scenarios):
-            scenarios[f"{name}, Quart routes"] = scenarios[name]
-            calls[f"{name}, Quart routes"] = quart_only
+    # The same requests through other apps (without the fast lane, with check-ins off), in the
+    # same rounds: what each saves, measured without the machine's drift between two runs.
+    for suffix, other in alternatives.items():
+        for name in [name for name in scenarios if "," not in name]:
+            scenarios[f"{name}, {suffix}"] = scenarios[name]
+            calls[f"{name}, {suffix}"] = other
     figures: dict[str, list[float]] = {name: [] for name in scenarios}
     for _ in range(ROUNDS):
         for name, (method, path, headers, expected) in scenarios.items():
@@ -146,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--without-fast-lane", action="store_true")
+    parser.add_argument("--against-checkins-off", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         subprocess.run([sys.executable, GENERATOR, directory, "200", "1"], check=True)
@@ -154,10 +158,13 @@ def main() -> None:
         logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
         settings = Settings(configs_dir=Path(directory))
         app = create_app(bootstrap(settings))
-        quart_only = None
+        alternatives = {}
         if args.without_fast_lane:
-            quart_only = create_app(bootstrap(settings), fast_lane=False)
-        figures = asyncio.run(measure(app, macs, args.requests, quart_only))
+            alternatives["Quart routes"] = create_app(bootstrap(settings), fast_lane=False)
+        if args.against_checkins_off:
+            off = attrs.evolve(settings, checkins=False)
+            alternatives["check-ins off"] = create_app(bootstrap(off))
+        figures = asyncio.run(measure(app, macs, args.requests, alternatives))
     for name, micros in figures.items():
         print(f"  {name:<30} {micros:8.1f} us CPU a request")
 

@@ -81,9 +81,24 @@ class DeviceRecord:
     def merged(self, other: DeviceRecord) -> DeviceRecord:
         """Both records' check-ins as one: the newest check-in's fields (ties: `other`'s), and
         the recent times of both."""
-        newest = other if other.last_seen_at >= self.last_seen_at else self
-        recent = tuple(sorted(set(self.recent) | set(other.recent))[-RECENT_CHECK_INS:])
-        return attrs.evolve(newest, recent=recent)
+        newest, older = (other, self) if other.last_seen_at >= self.last_seen_at else (self, other)
+        if older.recent and newest.recent and older.recent[-1] < newest.recent[0]:
+            # The usual case (a replica's later check-ins on top of the share's), without a
+            # set and a sort: a read of 20,000 devices merges each one.
+            recent = (older.recent + newest.recent)[-RECENT_CHECK_INS:]
+        else:
+            recent = tuple(sorted(set(self.recent) | set(other.recent))[-RECENT_CHECK_INS:])
+        if recent == newest.recent:
+            return newest
+        return DeviceRecord(
+            newest.mac_address,
+            newest.last_seen_at,
+            newest.last_status,
+            newest.device_etag,
+            newest.client,
+            newest.user_agent,
+            recent,
+        )
 
     def same_check_in(self, other: DeviceRecord) -> bool:
         """Whether the two tell the same about the device but its times: what it holds, how

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -218,6 +219,10 @@ class RecordCheckIn:
         self._check_ins.record(check_in)
 
 
+# How long ListDevices gives the same answer while nothing changed (see its `_last`).
+STATES_REUSE_SECONDS = 1.0
+
+
 class _DevicesUseCase:
     """Base of the device check-in use cases; punq injects by these annotations."""
 
@@ -233,17 +238,33 @@ class ListDevices(_DevicesUseCase):
     """Every MAC that has a config or has checked in, sorted, each with its state; only those
     in `states` when given."""
 
+    def __init__(
+        self, repository: DeviceConfigRepository, check_ins: CheckInLog, timing: CheckInTiming
+    ) -> None:
+        super().__init__(repository, check_ins, timing)
+        # The last answer, with what it was made from: given again (the same object, so its
+        # encoding is kept too) while the listing and the records are the very same objects
+        # (nothing changed) for at most STATES_REUSE_SECONDS, so `overdue` is at most that late.
+        self._last: tuple[object, object, frozenset[DeviceState], float, tuple[Device, ...]]
+        self._last = (None, None, frozenset(), -math.inf, ())
+
     async def execute(self, states: frozenset[DeviceState] = frozenset()) -> tuple[Device, ...]:
         listing, records = await asyncio.gather(
             self._repository.list_summaries(), self._check_ins.records()
         )
         now = time.time()
+        last_listing, last_records, last_states, made_at, answer = self._last
+        unchanged = listing is last_listing and records is last_records
+        if unchanged and states == last_states and 0 <= now - made_at < STATES_REUSE_SECONDS:
+            return answer
         summaries = {summary.mac_address: summary for summary in listing.summaries}
         devices = (
             device(mac, summaries.get(mac), records.get(mac), now, self._timing)
             for mac in sorted(summaries.keys() | records.keys(), key=str)
         )
-        return tuple(d for d in devices if not states or d.state in states)
+        answer = tuple(d for d in devices if not states or d.state in states)
+        self._last = (listing, records, states, now, answer)
+        return answer
 
 
 class GetDevice(_DevicesUseCase):

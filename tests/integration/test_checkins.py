@@ -209,3 +209,29 @@ async def test_a_share_that_refuses_writes_loses_no_check_in_and_fails_no_reques
     assert (await log.records())[A].last_seen_at == 7.0  # still held here
     await log.flush()
     assert files(tmp_path) == [f"{A}.json"]
+
+
+async def test_reads_share_one_scan_and_reuse_it_for_a_second_unless_something_was_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = FilesystemCheckInLog(tmp_path), FilesystemCheckInLog(tmp_path)
+    scans = []
+    real_scan = FilesystemCheckInLog._scan
+
+    def counting_scan(self: FilesystemCheckInLog) -> dict[str, object]:
+        scans.append(self)
+        return real_scan(self)  # type: ignore[return-value]
+
+    monkeypatch.setattr(FilesystemCheckInLog, "_scan", counting_scan)
+    together = await asyncio.gather(*(second.records() for _ in range(5)))
+    assert len(scans) == 1
+    assert all(found is together[0] for found in together)
+    first.record(check_in(at=3.0))
+    await first.flush()
+    assert A not in await second.records()  # within the second: the last scan stands
+    monkeypatch.setattr(
+        "adapters.filesystem.checkins.READ_REUSE_SECONDS", 0.0
+    )  # a second later, as it were
+    assert (await second.records())[A].last_seen_at == 3.0
+    second.record(check_in(B, at=4.0))  # anything recorded here: read again at once
+    assert B in await second.records()

@@ -59,6 +59,10 @@ MAX_PENDING = 200_000
 # A temp file older than this is a crashed write's, removed by the next read.
 STALE_TEMP_SECONDS = 60.0
 NOT_FOUND = 404
+# How long a forget is remembered, for the check-ins a flush or read had taken before it.
+FORGOTTEN_SECONDS = 60.0
+# A read of every record is reused this long while nothing was recorded here (see `records`).
+READ_REUSE_SECONDS = 1.0
 
 
 class _Stored(msgspec.Struct):
@@ -120,6 +124,12 @@ class FilesystemCheckInLog:
         self._written = 0
         self._dropped = 0
         self._overflowed = 0
+        # A device new to the share was absorbed since the last flush (by a read, say).
+        self._arrived = False
+        # The read in progress, shared by concurrent readers, and the last one, with when it
+        # began (time.monotonic()); forgotten on any check-in, flush or forget.
+        self._reading: asyncio.Future[dict[MacAddress, DeviceRecord]] | None = None
+        self._last_read: tuple[float, dict[MacAddress, DeviceRecord]] | None = None
 
     # The hot path
 
@@ -133,22 +143,47 @@ class FilesystemCheckInLog:
 
     async def flush(self) -> None:
         """Write what was recorded since the last flush (see the module's docstring)."""
-        batch, self._pending = self._pending, []
-        await asyncio.to_thread(self._flush, batch, time.time())
+        self._last_read = None
+        await asyncio.to_thread(self._flush, self._take_pending(), time.time())
 
     async def records(self) -> dict[MacAddress, DeviceRecord]:
-        """Every device's record: the share's, with this replica's check-ins not written yet."""
-        pending = list(self._pending)
-        return await asyncio.to_thread(self._records, pending)
+        """Every device's record: the share's, with this replica's check-ins not written yet.
+        Concurrent reads share one scan, and a scan is reused for READ_REUSE_SECONDS while this
+        replica recorded nothing since (what other replicas wrote shows within that, inside the
+        contract's "a flush interval and a second"): at 20,000 devices a scan is 20,000 stats,
+        and an admin page asking every few seconds, or many at once, need not repeat it."""
+        if self._pending or self._last_read is None:
+            self._last_read = None
+        elif time.monotonic() - self._last_read[0] < READ_REUSE_SECONDS:
+            return self._last_read[1]
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read_all())
+        reading = self._reading
+        try:
+            return await asyncio.shield(reading)
+        finally:
+            if reading.done() and self._reading is reading:
+                self._reading = None
+
+    async def _read_all(self) -> dict[MacAddress, DeviceRecord]:
+        started = time.monotonic()
+        found = await asyncio.to_thread(self._records, self._take_pending())
+        self._last_read = (started, found)
+        return found
 
     async def record_of(self, mac_address: MacAddress) -> DeviceRecord | None:
-        pending = [c for c in self._pending if c.mac_address == mac_address]
-        return await asyncio.to_thread(self._record_of, mac_address, pending)
+        return await asyncio.to_thread(self._record_of, mac_address, self._take_pending())
 
     async def forget(self, mac_address: MacAddress) -> bool:
         """Remove the device's check-ins, on the share and here; whether there were any."""
-        pending = any(c.mac_address == mac_address for c in self._pending)
-        return await asyncio.to_thread(self._forget, str(mac_address), time.time()) or pending
+        self._last_read = None
+        batch = self._take_pending()
+        return await asyncio.to_thread(self._forget, str(mac_address), batch, time.time())
+
+    def _take_pending(self) -> list[CheckIn]:
+        # On the event loop's thread, like `record`: the swap needs no lock.
+        batch, self._pending = self._pending, []
+        return batch
 
     def stats(self) -> CheckInStats:
         with self._lock:
@@ -158,18 +193,9 @@ class FilesystemCheckInLog:
     # Worker threads
 
     def _flush(self, batch: list[CheckIn], now: float) -> None:
-        fresh = self._added_up(batch)
+        self._absorb(batch)
         with self._lock:
-            self._recorded += len(batch)
-            forgotten, self._forgotten = self._forgotten, {}
-            for name, forgotten_at in forgotten.items():
-                record = fresh.get(name)
-                if record is not None and record.last_seen_at <= forgotten_at:
-                    del fresh[name]
-            for name, record in fresh.items():
-                unwritten = self._unwritten.pop(name, None)
-                self._unwritten[name] = record if unwritten is None else unwritten.merged(record)
-            arrived = any(name not in self._on_share for name in fresh)
+            arrived, self._arrived = self._arrived, False
             maybe_due = [
                 (name, record)
                 for name, record in self._unwritten.items()
@@ -179,6 +205,25 @@ class FilesystemCheckInLog:
             self._write(name, record, now)
         if arrived:  # a device not on the share before: the cap may be passed
             self._cap_unknown()
+
+    def _absorb(self, batch: list[CheckIn]) -> None:
+        """Add a batch up into what this replica holds unwritten (a read does it too, so no
+        read goes over the same check-ins twice), noting whether a device new to the share
+        came (the next flush checks the cap)."""
+        fresh = self._added_up(batch)
+        with self._lock:
+            self._recorded += len(batch)
+            for name, forgotten_at in self._forgotten.items():
+                record = fresh.get(name)
+                if record is not None and record.last_seen_at <= forgotten_at:
+                    del fresh[name]
+            # A batch is absorbed within moments of being taken: older marks can go.
+            horizon = time.time() - FORGOTTEN_SECONDS
+            self._forgotten = {n: at for n, at in self._forgotten.items() if at > horizon}
+            for name, record in fresh.items():
+                unwritten = self._unwritten.pop(name, None)
+                self._unwritten[name] = record if unwritten is None else unwritten.merged(record)
+            self._arrived |= any(name not in self._on_share for name in fresh)
 
     def _held_back(self, on_share: _OnShare | None, record: DeviceRecord, now: float) -> bool:
         """Whether the file already says what `record` says and is not due for a refresh."""
@@ -336,36 +381,30 @@ class FilesystemCheckInLog:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-    def _records(self, pending: list[CheckIn]) -> dict[MacAddress, DeviceRecord]:
+    def _records(self, batch: list[CheckIn]) -> dict[MacAddress, DeviceRecord]:
+        self._absorb(batch)
         on_share = self._scan()
         with self._lock:
             unwritten = dict(self._unwritten)
-            forgotten = dict(self._forgotten)
         merged: dict[str, DeviceRecord] = dict(on_share)
         for name, record in unwritten.items():
             known = merged.get(name)
             merged[name] = record if known is None else known.merged(record)
-        for check_in in pending:
-            name = str(check_in.mac_address)
-            if check_in.at <= forgotten.get(name, -math.inf):
-                continue
-            merged[name] = adding(merged.get(name), check_in)
         return {record.mac_address: record for record in merged.values()}
 
-    def _record_of(self, mac_address: MacAddress, pending: list[CheckIn]) -> DeviceRecord | None:
+    def _record_of(self, mac_address: MacAddress, batch: list[CheckIn]) -> DeviceRecord | None:
+        self._absorb(batch)
         name = str(mac_address)
         read = self._read(os.path.join(self._root, f"{name}.json"))
         record = read[1] if read is not None else None
         with self._lock:
             unwritten = self._unwritten.get(name)
-            forgotten_at = self._forgotten.get(name, -math.inf)
-        for extra in ([unwritten] if unwritten else []) + [
-            DeviceRecord.of(c) for c in pending if c.at > forgotten_at
-        ]:
-            record = extra if record is None else record.merged(extra)
+        if unwritten is not None:
+            record = unwritten if record is None else record.merged(unwritten)
         return record
 
-    def _forget(self, name: str, now: float) -> bool:
+    def _forget(self, name: str, batch: list[CheckIn], now: float) -> bool:
+        self._absorb(batch)
         with self._lock:
             self._forgotten[name] = now
             held = self._unwritten.pop(name, None) is not None
