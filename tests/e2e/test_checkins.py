@@ -23,10 +23,10 @@ REFRESH = "1"
 SEEN_WITHIN = 0.2 + 1.0
 
 
-def start(home: Path, shared_dir: Path) -> RunningServer:
+def start(home: Path, configs_dir: Path) -> RunningServer:
     return start_server(
         home,
-        ESP32_CONFIGS_DIR=str(shared_dir),
+        ESP32_CONFIGS_DIR=str(configs_dir),
         CHECKIN_FLUSH_SECONDS=FLUSH,
         CHECKIN_REFRESH_SECONDS=REFRESH,
     )
@@ -36,20 +36,13 @@ DEVICE = "24-0a-c4-00-00-01"
 
 
 @pytest.fixture
-def shared_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "shared"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, shared_dir: Path) -> Iterator[list[RunningServer]]:
+def replicas(tmp_path: Path, configs_dir: Path) -> Iterator[list[RunningServer]]:
     started = []
     try:
         for name in ("a", "b"):
             home = tmp_path / name
             home.mkdir()
-            started.append(start(home, shared_dir))
+            started.append(start(home, configs_dir))
         yield started
     finally:
         for server in started:
@@ -127,20 +120,20 @@ def test_a_device_that_stops_polling_becomes_overdue_on_every_replica(
 
 
 def test_the_state_survives_a_restart_of_the_replica_that_saw_it(
-    replicas: list[RunningServer], tmp_path: Path, shared_dir: Path
+    replicas: list[RunningServer], tmp_path: Path, configs_dir: Path
 ) -> None:
     polled, admin = replicas
     fetch(polled, **{"User-Agent": "before-restart"})
     stop_server(polled)  # SIGTERM: the last flush is part of a graceful stop
-    assert (shared_dir / CHECKIN_DIRECTORY / f"{DEVICE}.json").exists()
-    again = start(tmp_path / "a", shared_dir)
+    assert (configs_dir / CHECKIN_DIRECTORY / f"{DEVICE}.json").exists()
+    again = start(tmp_path / "a", configs_dir)
     replicas[0] = again
     for server in (again, admin):
         assert device(server)["user_agent"] == "before-restart"
 
 
 def test_a_burst_of_unknown_macs_stays_bounded(
-    replicas: list[RunningServer], shared_dir: Path
+    replicas: list[RunningServer], configs_dir: Path
 ) -> None:
     polled, admin = replicas
     macs = [f"06-00-00-00-{i // 256:02x}-{i % 256:02x}" for i in range(5000)]
@@ -154,7 +147,7 @@ def test_a_burst_of_unknown_macs_stays_bounded(
     def settled_at_the_cap() -> bool:
         # Between a flush's writes and its trim the share may hold one flush's worth more.
         response = httpx.get(f"{admin.base_url}/api/devices?state=unknown", timeout=10)
-        on_share = len(list((shared_dir / CHECKIN_DIRECTORY).glob("*.json")))
+        on_share = len(list((configs_dir / CHECKIN_DIRECTORY).glob("*.json")))
         count: int = response.json()["count"]
         return count == on_share == 1000
 

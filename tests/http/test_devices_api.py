@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ import httpx
 import pytest
 
 from adapters.filesystem.checkins import CHECKIN_DIRECTORY
-from domain.checkins import MAX_USER_AGENT_CHARS, CheckIn
+from domain.checkins import MAX_USER_AGENT_CHARS, CheckIn, DeviceState
 from domain.model import MacAddress
 from domain.ports import CheckInLog
 from entrypoints.app import create_app
 from entrypoints.bootstrap import bootstrap
+from entrypoints.http.schemas import DeviceStateName
 from entrypoints.settings import Settings
 from tests.conftest import MAC, OTHER_MAC
 from tests.http.test_configs_api import assert_error
@@ -258,3 +260,7 @@ async def test_the_stored_record_names_what_the_device_holds(
         200,
         "192.0.2.50",
     )
+
+
+def test_the_documented_states_are_the_domains() -> None:
+    assert typing.get_args(DeviceStateName) == tuple(state.value for state in DeviceState)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import logging
 import math
 import os
 import re
@@ -45,8 +44,6 @@ from adapters.filesystem.files import (
 )
 from domain.checkins import RECENT_CHECK_INS, CheckIn, DeviceRecord, adding
 from domain.model import MacAddress
-
-logger = logging.getLogger("adapters.filesystem")
 
 CHECKIN_DIRECTORY = ".checkins"
 RECORD_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.json")
@@ -278,9 +275,13 @@ class FilesystemCheckInLog:
             now,
         )
         temp = os.path.join(self._root, f".{name}.json.{self._temp_token}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         try:
-            os.makedirs(self._root, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            try:
+                fd = os.open(temp, flags, 0o644)
+            except FileNotFoundError:  # the first write of all, or the folder removed since
+                os.makedirs(self._root, exist_ok=True)
+                fd = os.open(temp, flags, 0o644)
             try:
                 write_all(fd, msgspec.json.encode(stored))
             finally:

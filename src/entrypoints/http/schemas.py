@@ -235,6 +235,10 @@ class JsonPatchOperationOut(msgspec.Struct):
     from_: str | None = msgspec.field(default=None, name="from")
 
 
+# DeviceState's values, for the document (a test keeps the two the same).
+DeviceStateName = typing.Literal["in_sync", "out_of_sync", "never_seen", "unknown", "overdue"]
+
+
 @attrs.frozen(slots=False)
 class DeviceOut:
     """A device: its config (if any) against the version it last downloaded. `config_etag` is
@@ -247,7 +251,7 @@ class DeviceOut:
     has_config: bool
     config_etag: str | None
     device_etag: str | None
-    state: typing.Literal["in_sync", "out_of_sync", "never_seen", "unknown", "overdue"]
+    state: DeviceStateName
     last_seen_at: str | None
     last_status: int | None
     client: str | None
@@ -295,9 +299,7 @@ class DevicesQuery:
     """The query of `GET /api/devices`: only the devices in these states (repeatable; all
     when absent)."""
 
-    state: list[typing.Literal["in_sync", "out_of_sync", "never_seen", "unknown", "overdue"]] = (
-        attrs.field(factory=list)
-    )
+    state: list[DeviceStateName] = attrs.field(factory=list)
 
     @staticmethod
     def parse(states: list[str]) -> frozenset[DeviceState]:
