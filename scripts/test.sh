@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite on a fresh machine: a venv with the project and its dev
-# tools, Debian's Chromium and Mosquitto for the tests that drive them, the pinned TypeScript
-# tools for the generated-client test, then pytest (extra arguments go to pytest).
+# tools, Debian's Chromium, Mosquitto and nginx for the tests that drive them, the pinned
+# TypeScript tools for the generated-client test, then pytest (extra arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 make_venv dev
-ensure_debian_packages "the browser and MQTT tests drive them" chromium mosquitto \
+ensure_debian_packages "the browser, MQTT and reverse-proxy tests drive them" \
+    chromium mosquitto nginx \
     || echo "test.sh: the tests that need them will skip" >&2
 # openapi-typescript and tsc, pinned by package-lock.json, for the generated-client test.
 ensure_debian_packages "the generated-client test runs openapi-typescript" npm \

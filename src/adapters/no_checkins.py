@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from domain.checkins import CheckIn, DeviceRecord
 from domain.model import MacAddress
 from domain.ports import CheckInLog
+
+# The same empty mapping every time, as the port promises while nothing changed.
+NO_RECORDS: Mapping[MacAddress, DeviceRecord] = MappingProxyType({})
 
 
 class NoCheckIns(CheckInLog):
@@ -17,7 +21,7 @@ class NoCheckIns(CheckInLog):
         return None
 
     async def records(self) -> Mapping[MacAddress, DeviceRecord]:
-        return {}
+        return NO_RECORDS
 
     async def record_of(self, mac_address: MacAddress) -> DeviceRecord | None:
         return None

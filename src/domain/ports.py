@@ -167,7 +167,9 @@ class CheckInLog(Protocol):
         ...
 
     async def records(self) -> Mapping[MacAddress, DeviceRecord]:
-        """Every device that has checked in (this replica's unflushed check-ins included)."""
+        """Every device that has checked in (this replica's unflushed check-ins included).
+        While no record changed, the very same mapping is given back (a caller may keep what
+        it made of it for as long as that holds)."""
         ...
 
     async def record_of(self, mac_address: MacAddress) -> DeviceRecord | None: ...

@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import attrs
 
-from domain.checkins import CheckIn, CheckInTiming, Device, DeviceState, device
+from domain.checkins import (
+    CheckIn,
+    CheckInTiming,
+    Device,
+    DeviceRecord,
+    DeviceState,
+    device,
+    overdue_at,
+)
 from domain.diff import MAX_DIFF_BYTES, json_patch
 from domain.errors import (
     CorruptDeviceConfig,
@@ -219,10 +227,6 @@ class RecordCheckIn:
         self._check_ins.record(check_in)
 
 
-# How long ListDevices gives the same answer while nothing changed (see its `_last`).
-STATES_REUSE_SECONDS = 1.0
-
-
 class _DevicesUseCase:
     """Base of the device check-in use cases; punq injects by these annotations."""
 
@@ -242,29 +246,49 @@ class ListDevices(_DevicesUseCase):
         self, repository: DeviceConfigRepository, check_ins: CheckInLog, timing: CheckInTiming
     ) -> None:
         super().__init__(repository, check_ins, timing)
-        # The last answer, with what it was made from: given again (the same object, so its
-        # encoding is kept too) while the listing and the records are the very same objects
-        # (nothing changed) for at most STATES_REUSE_SECONDS, so `overdue` is at most that late.
-        self._last: tuple[object, object, frozenset[DeviceState], float, tuple[Device, ...]]
-        self._last = (None, None, frozenset(), -math.inf, ())
+        # The last list, with what it was made from, when, and until when it holds: given
+        # again (the same object, so its encoding is kept too) while the listing and the
+        # records are the very same objects (their ports' promise: nothing changed) and no
+        # device's state has changed with time alone (the first `overdue_at` to pass).
+        self._made: tuple[object, object, float, float, tuple[Device, ...]]
+        self._made = (None, None, math.inf, -math.inf, ())
+        # That list filtered, per set of states asked for (at most 2**5 of them).
+        self._filtered: dict[frozenset[DeviceState], tuple[Device, ...]] = {}
 
     async def execute(self, states: frozenset[DeviceState] = frozenset()) -> tuple[Device, ...]:
         listing, records = await asyncio.gather(
             self._repository.list_summaries(), self._check_ins.records()
         )
         now = time.time()
-        last_listing, last_records, last_states, made_at, answer = self._last
-        unchanged = listing is last_listing and records is last_records
-        if unchanged and states == last_states and 0 <= now - made_at < STATES_REUSE_SECONDS:
-            return answer
+        made_from_listing, made_from_records, made_at, holds_until, everyone = self._made
+        unchanged = listing is made_from_listing and records is made_from_records
+        if not (unchanged and made_at <= now < holds_until):
+            everyone = self._list(listing, records, now)
+        if not states:
+            return everyone
+        kept = self._filtered.get(states)
+        if kept is None:
+            kept = self._filtered[states] = tuple(d for d in everyone if d.state in states)
+        return kept
+
+    def _list(
+        self, listing: ConfigListing, records: Mapping[MacAddress, DeviceRecord], now: float
+    ) -> tuple[Device, ...]:
         summaries = {summary.mac_address: summary for summary in listing.summaries}
-        devices = (
+        everyone = tuple(
             device(mac, summaries.get(mac), records.get(mac), now, self._timing)
             for mac in sorted(summaries.keys() | records.keys(), key=str)
         )
-        answer = tuple(d for d in devices if not states or d.state in states)
-        self._last = (listing, records, states, now, answer)
-        return answer
+        floor = self._timing.quiet_floor_seconds
+        due = (
+            overdue_at(d.record, floor)
+            for d in everyone
+            if d.record is not None and d.state in (DeviceState.IN_SYNC, DeviceState.OUT_OF_SYNC)
+        )
+        holds_until = min((at for at in due if at is not None), default=math.inf)
+        self._made = (listing, records, now, holds_until, everyone)
+        self._filtered = {}
+        return everyone
 
 
 class GetDevice(_DevicesUseCase):

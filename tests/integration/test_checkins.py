@@ -235,3 +235,29 @@ async def test_reads_share_one_scan_and_reuse_it_for_a_second_unless_something_w
     assert (await second.records())[A].last_seen_at == 3.0
     second.record(check_in(B, at=4.0))  # anything recorded here: read again at once
     assert B in await second.records()
+
+
+async def test_a_read_that_finds_nothing_changed_hands_back_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adapters.filesystem.checkins.READ_REUSE_SECONDS", 0.0)
+    writer, reader = FilesystemCheckInLog(tmp_path), FilesystemCheckInLog(tmp_path)
+    writer.record(check_in(at=3.0))
+    await writer.flush()
+    first = await reader.records()
+    assert first[A].last_seen_at == 3.0
+    # Read again (the file just written is read again too, not trusted yet): equal, so the
+    # same mapping, which is what lets the device list keep its answer.
+    assert await reader.records() is first
+    writer.record(check_in(at=4.0, etag="e2"))
+    await writer.flush()
+    changed = await reader.records()
+    assert changed is not first
+    assert changed[A].device_etag == "e2"
+    reader.record(check_in(B, at=5.0, status=404, etag=None))  # held here, not flushed
+    held = await reader.records()
+    assert held is not changed
+    assert set(held) == {A, B}
+    assert await reader.records() is held
+    assert await reader.forget(B)
+    assert set(await reader.records()) == {A}

@@ -1,6 +1,9 @@
-"""Device check-ins in the domain: records add up, states, the poll interval estimate."""
+"""Device check-ins in the domain: records add up, states, the poll interval estimate, and the
+device list made again only when what it says could have changed."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pytest
 
@@ -14,8 +17,12 @@ from domain.checkins import (
     adding,
     device,
     device_state,
+    overdue_at,
 )
-from domain.model import DeviceConfigSummary, MacAddress
+from domain.model import ConfigListing, DeviceConfigSummary, MacAddress
+from domain.ports import CheckInLog
+from domain.use_cases import ListDevices
+from tests.fakes import InMemoryDeviceConfigRepository
 
 MAC = MacAddress("aa-bb-cc-dd-ee-ff")
 CURRENT = "etag-now"
@@ -56,15 +63,15 @@ def test_the_user_agent_is_cut_to_a_sane_length() -> None:
 
 
 def test_the_poll_interval_is_unknown_until_three_intervals_are_seen() -> None:
-    assert polled(0, 30, 60).poll_interval() is None
-    assert polled(0, 30, 60, 90).poll_interval() == 30
+    assert polled(0, 30, 60).poll_interval is None
+    assert polled(0, 30, 60, 90).poll_interval == 30
 
 
 def test_a_missed_poll_or_a_reboot_does_not_move_the_interval() -> None:
     missed = polled(0, 30, 60, 90, 150, 180, 210)  # one poll missed: a 60 s gap
     rebooted = polled(0, 30, 60, 90, 95, 125, 155)  # a reboot: a 5 s gap
-    assert missed.poll_interval() == 30
-    assert rebooted.poll_interval() == 30
+    assert missed.poll_interval == 30
+    assert rebooted.poll_interval == 30
 
 
 @pytest.mark.parametrize(
@@ -104,3 +111,69 @@ def test_a_device_joins_its_config_summary_and_record() -> None:
         None,
         DeviceState.UNKNOWN,
     )
+
+
+class SteadyRepository(InMemoryDeviceConfigRepository):
+    """Hands back the same listing object while nothing changed, as the port allows."""
+
+    def __init__(self, listing: ConfigListing) -> None:
+        super().__init__()
+        self.listing = listing
+
+    async def list_summaries(self) -> ConfigListing:
+        return self.listing
+
+
+class SteadyRecords(CheckInLog):
+    """The records as set, the same mapping until the test sets another."""
+
+    def __init__(self, records: Mapping[MacAddress, DeviceRecord]) -> None:
+        self.now = records
+
+    def record(self, check_in: CheckIn) -> None:
+        raise AssertionError("the list records nothing")
+
+    async def flush(self) -> None:
+        return None
+
+    async def records(self) -> Mapping[MacAddress, DeviceRecord]:
+        return self.now
+
+    async def record_of(self, mac_address: MacAddress) -> DeviceRecord | None:
+        return self.now.get(mac_address)
+
+    async def forget(self, mac_address: MacAddress) -> bool:
+        return False
+
+
+async def test_the_list_is_made_again_only_when_a_record_changed_or_a_device_fell_overdue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("domain.use_cases.time.time", lambda: clock[0])
+    record = polled(0, 30, 60, 90)  # every 30 s: overdue once silent for over 90 s
+    assert overdue_at(record, quiet_floor=0) == 180
+    assert overdue_at(polled(0, 30), quiet_floor=0) is None  # no interval known yet
+    summary = DeviceConfigSummary(MAC, "Kitchen", None, None, etag=CURRENT)
+    log = SteadyRecords({MAC: record})
+    listing = ListDevices(SteadyRepository(ConfigListing((summary,))), log, TIMING)
+    in_sync = frozenset({DeviceState.IN_SYNC})
+
+    first = await listing.execute()
+    assert [d.state for d in first] == [DeviceState.IN_SYNC]
+    clock[0] = 179.0  # nothing changed, and no device's time came: the same answer
+    assert await listing.execute() is first
+    filtered = await listing.execute(in_sync)
+    assert filtered == first
+    assert await listing.execute(in_sync) is filtered
+
+    clock[0] = 180.5  # past its overdue time, with nothing else changed: made again
+    assert [d.state for d in await listing.execute()] == [DeviceState.OVERDUE]
+    assert await listing.execute(in_sync) == ()
+
+    log.now = {MAC: record.with_check_in(check_in(180.6))}  # it polled again
+    assert [d.state for d in await listing.execute()] == [DeviceState.IN_SYNC]
+    assert [d.mac_address for d in await listing.execute(in_sync)] == [MAC]
+
+    clock[0] = 50.0  # the clock set back: nothing is trusted from a later time
+    assert [d.state for d in await listing.execute()] == [DeviceState.IN_SYNC]

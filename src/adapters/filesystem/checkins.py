@@ -127,6 +127,9 @@ class FilesystemCheckInLog:
         # began (time.monotonic()); forgotten on any check-in, flush or forget.
         self._reading: asyncio.Future[dict[MacAddress, DeviceRecord]] | None = None
         self._last_read: tuple[float, dict[MacAddress, DeviceRecord]] | None = None
+        # What the last read found, by name and by MAC (see `_records`).
+        self._last_records: tuple[dict[str, DeviceRecord], dict[MacAddress, DeviceRecord]]
+        self._last_records = ({}, {})
 
     # The hot path
 
@@ -391,7 +394,15 @@ class FilesystemCheckInLog:
         for name, record in unwritten.items():
             known = merged.get(name)
             merged[name] = record if known is None else known.merged(record)
-        return {record.mac_address: record for record in merged.values()}
+        with self._lock:
+            # Equal to the last read's (one lookup per device; a record read or merged anew
+            # compares by value): that read's very mapping, as the port promises.
+            last_merged, last_records = self._last_records
+            if merged == last_merged:
+                return last_records
+            records = {record.mac_address: record for record in merged.values()}
+            self._last_records = (merged, records)
+            return records
 
     def _record_of(self, mac_address: MacAddress, batch: list[CheckIn]) -> DeviceRecord | None:
         self._absorb(batch)

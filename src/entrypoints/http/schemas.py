@@ -262,7 +262,7 @@ class DeviceOut:
     @classmethod
     def from_domain(cls, device: Device) -> DeviceOut:
         record = device.record
-        interval = record.poll_interval() if record is not None else None
+        interval = record.poll_interval if record is not None else None
         return cls(
             mac_address=str(device.mac_address),
             has_config=device.has_config,
