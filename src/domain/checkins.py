@@ -76,6 +76,14 @@ class DeviceRecord:
             (check_in.at,),
         )
 
+    def since(self, moment: float) -> DeviceRecord | None:
+        """Only the check-ins after `moment` (a forget): None when there are none."""
+        if self.last_seen_at <= moment:
+            return None
+        if not self.recent or self.recent[0] > moment:
+            return self
+        return attrs.evolve(self, recent=tuple(at for at in self.recent if at > moment))
+
     def with_check_in(self, check_in: CheckIn) -> DeviceRecord:
         return self.merged(DeviceRecord.of(check_in))
 

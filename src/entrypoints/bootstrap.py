@@ -88,8 +88,16 @@ def bootstrap(
         repository = filesystem
     if notifier is None:
         notifier = mqtt_notifier(settings.mqtt) if settings.mqtt else SilentNotifier()
+    # A check-in reaches the share within a flush interval, or a refresh period when nothing
+    # about the device changed: no device is called overdue sooner than that (and a flush), and
+    # a forget's mark is kept as long, for what other replicas hold back meanwhile.
+    quiet_floor = settings.checkin_refresh_seconds + 2 * settings.checkin_flush_seconds
     check_ins: CheckInLog = (
-        FilesystemCheckInLog(settings.configs_dir, refresh_seconds=settings.checkin_refresh_seconds)
+        FilesystemCheckInLog(
+            settings.configs_dir,
+            refresh_seconds=settings.checkin_refresh_seconds,
+            forget_marks_seconds=quiet_floor,
+        )
         if settings.checkins
         else NoCheckIns()
     )
@@ -98,9 +106,6 @@ def bootstrap(
     container.register(DeviceConfigRepository, instance=repository)
     container.register(Notifier, instance=notifier)
     container.register(CheckInLog, instance=check_ins)
-    # A check-in reaches the share within a flush interval, or a refresh period when nothing
-    # about the device changed: no device is called overdue sooner than that (and a flush).
-    quiet_floor = settings.checkin_refresh_seconds + 2 * settings.checkin_flush_seconds
     container.register(CheckInTiming, instance=CheckInTiming(quiet_floor))
     for use_case in USE_CASES:
         # Use cases hold nothing but their ports: one instance each serves every request.

@@ -151,7 +151,11 @@ async def test_forgetting_removes_the_devices_file_and_what_waits_to_be_flushed(
     log.record(check_in(at=time.time() - 1))  # recorded before the forget, not flushed yet
     assert await log.forget(A)
     await log.flush()
-    assert files(tmp_path) == []
+    # Nothing of the device is left but its forget's mark: the MAC and the moment.
+    assert files(tmp_path) == [f"{A}.forgotten"]
+    mark = json.loads((tmp_path / CHECKIN_DIRECTORY / f"{A}.forgotten").read_text())
+    assert set(mark) == {"mac_address", "forgotten_at"}
+    assert mark["mac_address"] == str(A)
     assert await log.record_of(A) is None
     assert await log.records() == {}
     assert not await log.forget(A)
@@ -182,15 +186,26 @@ async def test_files_that_are_not_records_are_left_out_and_a_stale_temp_swept(
             }
         )
     )
+    # Forget marks that are not ours: garbage, a symlink, another device's, one from a clock
+    # far ahead (it would hide the device for good).
+    (root / f"{B}.forgotten").write_text("not json")
+    (root / "cc-cc-cc-cc-cc-cc.forgotten").symlink_to("/etc/passwd")
+    (root / f"{A}.forgotten").write_text(json.dumps({"mac_address": str(B), "forgotten_at": 9.0}))
+    far_ahead = {"mac_address": "dd-dd-dd-dd-dd-dd", "forgotten_at": time.time() + 86_400}
+    (root / "dd-dd-dd-dd-dd-dd.forgotten").write_text(json.dumps(far_ahead))
     stale = root / f".{A}.json.0123456789ab.tmp"
     stale.write_text("{}")
     os.utime(stale, (1, 1))
     log = FilesystemCheckInLog(tmp_path)
     assert await log.records() == {}
     assert not stale.exists()
+    assert not (root / "dd-dd-dd-dd-dd-dd.forgotten").exists()
     log.record(check_in(at=5.0))  # a device's next check-in replaces the broken file
+    log.record(check_in(MacAddress("dd-dd-dd-dd-dd-dd"), at=6.0))
     await log.flush()
-    assert (await FilesystemCheckInLog(tmp_path).records())[A].last_seen_at == 5.0
+    found = await FilesystemCheckInLog(tmp_path).records()
+    assert found[A].last_seen_at == 5.0
+    assert found[MacAddress("dd-dd-dd-dd-dd-dd")].last_seen_at == 6.0
 
 
 async def test_a_share_that_refuses_writes_loses_no_check_in_and_fails_no_request(
@@ -261,3 +276,41 @@ async def test_a_read_that_finds_nothing_changed_hands_back_the_same_records(
     assert await reader.records() is held
     assert await reader.forget(B)
     assert set(await reader.records()) == {A}
+
+
+async def test_a_forget_is_not_undone_by_what_another_replica_held_back(tmp_path: Path) -> None:
+    def replica() -> FilesystemCheckInLog:
+        return FilesystemCheckInLog(tmp_path, refresh_seconds=0.5, forget_marks_seconds=1.0)
+
+    # The device polls one replica, the admin forgets it through another, a third reads.
+    polled, admin, reader = replica(), replica(), replica()
+    polled.record(check_in(at=time.time() - 0.2))
+    await polled.flush()
+    polled.record(check_in(at=time.time() - 0.1))  # the same news: held back, not written
+    await polled.flush()
+    held_back = json.loads((tmp_path / CHECKIN_DIRECTORY / f"{A}.json").read_text())
+    assert len(held_back["recent"]) == 1
+    assert await admin.forget(A)
+    forgotten_at = time.time()
+
+    assert A not in await reader.records()
+    assert await reader.record_of(A) is None
+    await asyncio.sleep(0.6)  # past the refresh period: what `polled` held back is due
+    await polled.flush()
+    assert files(tmp_path) == [f"{A}.forgotten"]
+    assert A not in await polled.records()
+
+    polled.record(check_in(at=time.time()))  # the device asks again after the forget: seen again
+    await polled.flush()
+    again = await reader.record_of(A)
+    assert again is not None
+    assert all(at > forgotten_at for at in again.recent)
+
+    await asyncio.sleep(1.0)  # the marks' time is over: the one who made it removes it
+    await admin.flush()
+    assert files(tmp_path) == [f"{A}.json"]
+    # A mark whose maker is gone is removed by whoever reads the directory after it expired.
+    assert await replica().forget(A)
+    await asyncio.sleep(1.1)
+    assert A not in await reader.records()
+    assert files(tmp_path) == []

@@ -15,6 +15,13 @@ Reads scan the directory and keep each file's record while its stat signature is
 and settled (the config listing's rule), so what another replica wrote shows at the next read.
 Devices with no config (the records whose last download was a 404) are capped at the most
 recent `max_unknown`: a scan of random MACs cannot grow the directory or memory without end.
+
+A forget removes the device's file and leaves `.checkins/<mac>.forgotten` (the MAC and the
+moment, nothing of the device's) for `forget_marks_seconds`, the longest another replica may
+hold check-ins back unwritten (a refresh period and two flushes): a replica that meets the mark,
+where the file is missing or in a read, drops the check-ins it held from before that moment, so
+a forget is not undone by what another replica had not written yet. Expired marks are removed by
+the replica that made them (at its flushes) and by any read.
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ from domain.model import MacAddress
 
 CHECKIN_DIRECTORY = ".checkins"
 RECORD_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.json")
-TEMP_NAME = re.compile(r"\.[0-9a-f-]{17}\.json\.[0-9a-f]+\.tmp")
+MARK_SUFFIX = ".forgotten"
+MARK_NAME = re.compile(r"(?P<mac>[0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.forgotten")
+TEMP_NAME = re.compile(r"\.[0-9a-f-]{17}\.(?:json|forgotten)\.[0-9a-f]+\.tmp")
 # A record is a few hundred bytes; a bigger file is not one of ours and is not read whole.
 MAX_RECORD_BYTES = 4096
 DEFAULT_MAX_UNKNOWN = 1000
@@ -56,8 +65,9 @@ MAX_PENDING = 200_000
 # A temp file older than this is a crashed write's, removed by the next read.
 STALE_TEMP_SECONDS = 60.0
 NOT_FOUND = 404
-# How long a forget is remembered, for the check-ins a flush or read had taken before it.
-FORGOTTEN_SECONDS = 60.0
+# How long a forget's mark is kept when the log is not told (the default refresh period and two
+# default flushes; see `forget_marks_seconds`).
+DEFAULT_FORGET_MARKS_SECONDS = 320.0
 # A read of every record is reused this long while nothing was recorded here (see `records`).
 READ_REUSE_SECONDS = 1.0
 
@@ -73,6 +83,13 @@ class _Stored(msgspec.Struct):
     user_agent: str | None
     recent: list[float]
     written_at: float
+
+
+class _Mark(msgspec.Struct):
+    """A forget's mark (documented in ARCHITECTURE.md): check-ins up to `forgotten_at` are gone."""
+
+    mac_address: str
+    forgotten_at: float
 
 
 @attrs.frozen
@@ -101,12 +118,14 @@ class FilesystemCheckInLog:
         max_unknown: int = DEFAULT_MAX_UNKNOWN,
         max_pending: int = MAX_PENDING,
         has_config: Callable[[str], bool] | None = None,
+        forget_marks_seconds: float = DEFAULT_FORGET_MARKS_SECONDS,
     ) -> None:
         self._root = str(configs_directory / CHECKIN_DIRECTORY)
         self._configs = str(configs_directory)
         self._refresh_seconds = refresh_seconds
         self._max_unknown = max_unknown
         self._max_pending = max_pending
+        self._forget_marks_seconds = forget_marks_seconds
         self._has_config = has_config or self._config_exists
         self._temp_token = secrets.token_hex(6)
         # Appended to by `record` on the event loop's thread alone; swapped out by `flush`.
@@ -115,8 +134,11 @@ class FilesystemCheckInLog:
         self._lock = threading.Lock()
         self._unwritten: dict[str, DeviceRecord] = {}
         self._on_share: dict[str, _OnShare] = {}
-        # Devices forgotten since the last flush, and when: older check-ins are not written.
+        # Devices forgotten within `forget_marks_seconds` (here, or by a mark found on the
+        # share), and when: check-ins up to then are neither written nor read.
         self._forgotten: dict[str, float] = {}
+        # The marks this replica left, removed by its flushes once expired.
+        self._marks: dict[str, float] = {}
         self._recorded = 0
         self._written = 0
         self._dropped = 0
@@ -205,6 +227,7 @@ class FilesystemCheckInLog:
             self._write(name, record, now)
         if arrived:  # a device not on the share before: the cap may be passed
             self._cap_unknown()
+        self._remove_expired_marks(now)
 
     def _absorb(self, batch: list[CheckIn]) -> None:
         """Add a batch up into what this replica holds unwritten (a read does it too, so no
@@ -213,13 +236,13 @@ class FilesystemCheckInLog:
         fresh = self._added_up(batch)
         with self._lock:
             self._recorded += len(batch)
-            for name, forgotten_at in self._forgotten.items():
-                record = fresh.get(name)
-                if record is not None and record.last_seen_at <= forgotten_at:
-                    del fresh[name]
-            # A batch is absorbed within moments of being taken: older marks can go.
-            horizon = time.time() - FORGOTTEN_SECONDS
+            horizon = time.time() - self._forget_marks_seconds
             self._forgotten = {n: at for n, at in self._forgotten.items() if at > horizon}
+            for name, forgotten_at in self._forgotten.items():
+                record = fresh.pop(name, None)
+                kept = record.since(forgotten_at) if record is not None else None
+                if kept is not None:
+                    fresh[name] = kept
             for name, record in fresh.items():
                 unwritten = self._unwritten.pop(name, None)
                 self._unwritten[name] = record if unwritten is None else unwritten.merged(record)
@@ -255,6 +278,15 @@ class FilesystemCheckInLog:
         holds, so the newest check-in of every replica is kept."""
         path = os.path.join(self._root, f"{name}.json")
         current = self._read(path)
+        if current is None:  # never written, or forgotten (here or by another replica)
+            forgotten_at = self._forgotten_at(name)
+            kept = record if forgotten_at is None else record.since(forgotten_at)
+            if kept is None:
+                with self._lock:
+                    if self._unwritten.get(name) is record:
+                        del self._unwritten[name]
+                return
+            record = kept
         if current is not None:
             info, on_file, written_at = current
             on_share = _OnShare(signature(info), on_file, written_at)
@@ -277,23 +309,9 @@ class FilesystemCheckInLog:
             list(merged.recent),
             now,
         )
-        temp = os.path.join(self._root, f".{name}.json.{self._temp_token}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         try:
-            try:
-                fd = os.open(temp, flags, 0o644)
-            except FileNotFoundError:  # the first write of all, or the folder removed since
-                os.makedirs(self._root, exist_ok=True)
-                fd = os.open(temp, flags, 0o644)
-            try:
-                write_all(fd, msgspec.json.encode(stored))
-            finally:
-                os.close(fd)
-            os.replace(temp, path)
-            info = os.lstat(path)
+            info = self._replace(f"{name}.json", msgspec.json.encode(stored))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             # Telemetry: kept for the next flush, never a request's failure.
             storage_unavailable(exc, f"writing device check-ins in {self._root}")
             return
@@ -304,26 +322,99 @@ class FilesystemCheckInLog:
             if unwritten is not None and unwritten.last_seen_at <= record.last_seen_at:
                 del self._unwritten[name]
 
-    def _read(self, path: str) -> tuple[os.stat_result, DeviceRecord, float] | None:
-        """The record a file holds, its stat and when it was written; None when there is no
-        file or it is not one of ours."""
+    def _replace(self, file_name: str, body: bytes) -> os.stat_result:
+        """Put `body` in `.checkins/<file_name>` whole (a temp file renamed over it); its stat."""
+        path = os.path.join(self._root, file_name)
+        temp = os.path.join(self._root, f".{file_name}.{self._temp_token}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        try:
+            try:
+                fd = os.open(temp, flags, 0o644)
+            except FileNotFoundError:  # the first write of all, or the folder removed since
+                os.makedirs(self._root, exist_ok=True)
+                fd = os.open(temp, flags, 0o644)
+            try:
+                write_all(fd, body)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+            return os.lstat(path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+    def _body(self, path: str) -> tuple[os.stat_result, bytes] | None:
+        """A file's stat and bytes, at most MAX_RECORD_BYTES of a regular file; None when
+        there is no file or it is not one of ours (a symlink is never followed)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:  # a symlink, never followed
+            if exc.errno == errno.ELOOP:
                 return None
             raise storage_unavailable(exc, f"reading device check-ins {path}") from exc
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
                 return None
-            body = os.read(fd, MAX_RECORD_BYTES + 1)
+            return info, os.read(fd, MAX_RECORD_BYTES + 1)
         except OSError as exc:
             raise storage_unavailable(exc, f"reading device check-ins {path}") from exc
         finally:
             os.close(fd)
+
+    def _forgotten_at(self, name: str) -> float | None:
+        """When the device was last forgotten, within `forget_marks_seconds`: as known here, or
+        from its mark on the share."""
+        with self._lock:
+            known = self._forgotten.get(name)
+        if known is not None:
+            return known
+        return self._mark_at(name, os.path.join(self._root, f"{name}{MARK_SUFFIX}"))
+
+    def _mark_at(self, name: str, path: str, *, remove_expired: bool = False) -> float | None:
+        """The moment a forget's mark names (then known here too); None when there is no mark,
+        it is not one of ours, or it expired (removed, when asked to)."""
+        found = self._body(path)
+        if found is None:
+            return None
+        try:
+            mark = msgspec.json.decode(found[1], type=_Mark)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if mark.mac_address != name or not math.isfinite(mark.forgotten_at):
+            return None
+        now = time.time()
+        lifetime = self._forget_marks_seconds
+        # Expired, or from a clock far ahead (it would hide the device for good): not kept.
+        if not now - lifetime < mark.forgotten_at < now + lifetime:
+            if remove_expired:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            return None
+        with self._lock:
+            self._forgotten[name] = max(mark.forgotten_at, self._forgotten.get(name, -math.inf))
+        return mark.forgotten_at
+
+    def _remove_expired_marks(self, now: float) -> None:
+        horizon = now - self._forget_marks_seconds
+        with self._lock:
+            expired = [name for name, at in self._marks.items() if at <= horizon]
+            for name in expired:
+                del self._marks[name]
+        for name in expired:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._root, f"{name}{MARK_SUFFIX}"))
+
+    def _read(self, path: str) -> tuple[os.stat_result, DeviceRecord, float] | None:
+        """The record a file holds, its stat and when it was written; None when there is no
+        file or it is not one of ours."""
+        found = self._body(path)
+        if found is None:
+            return None
+        info, body = found
         try:
             stored = msgspec.json.decode(body, type=_Stored)
             mac_address = MacAddress(stored.mac_address)
@@ -361,7 +452,10 @@ class FilesystemCheckInLog:
             except FileNotFoundError:
                 continue
             if match is None:
-                self._sweep(entry.path, entry.name, info, now_ns)
+                if marked := MARK_NAME.fullmatch(entry.name):
+                    self._mark_at(marked["mac"], entry.path, remove_expired=True)
+                else:
+                    self._sweep(entry.path, entry.name, info, now_ns)
                 continue
             name = match["mac"]
             seen = known.get(name)
@@ -389,11 +483,18 @@ class FilesystemCheckInLog:
         self._absorb(batch)
         on_share = self._scan()
         with self._lock:
+            self._drop_forgotten()
             unwritten = dict(self._unwritten)
+            forgotten = dict(self._forgotten)
         merged: dict[str, DeviceRecord] = dict(on_share)
         for name, record in unwritten.items():
             known = merged.get(name)
             merged[name] = record if known is None else known.merged(record)
+        for name, forgotten_at in forgotten.items():  # a file written before a mark was seen
+            forgotten_record = merged.pop(name, None)
+            kept = forgotten_record.since(forgotten_at) if forgotten_record is not None else None
+            if kept is not None:
+                merged[name] = kept
         with self._lock:
             # Equal to the last read's (one lookup per device; a record read or merged anew
             # compares by value): that read's very mapping, as the port promises.
@@ -413,18 +514,40 @@ class FilesystemCheckInLog:
             unwritten = self._unwritten.get(name)
         if unwritten is not None:
             record = unwritten if record is None else record.merged(unwritten)
+        forgotten_at = self._forgotten_at(name) if record is not None else None
+        if forgotten_at is not None and record is not None:
+            record = record.since(forgotten_at)
         return record
 
+    def _drop_forgotten(self) -> None:
+        """Under the lock: what this replica holds unwritten from before a known forget."""
+        for name, forgotten_at in self._forgotten.items():
+            held = self._unwritten.pop(name, None)
+            kept = held.since(forgotten_at) if held is not None else None
+            if kept is not None:
+                self._unwritten[name] = kept
+
     def _forget(self, name: str, batch: list[CheckIn], now: float) -> bool:
+        """The mark first, then the file: a replica that finds the file gone finds the mark."""
         self._absorb(batch)
+        path = os.path.join(self._root, f"{name}.json")
+        with self._lock:
+            held = name in self._unwritten
+        if not held and not os.path.lexists(path):
+            return False  # nothing kept: nothing to mark
+        try:
+            self._replace(f"{name}{MARK_SUFFIX}", msgspec.json.encode(_Mark(name, now)))
+        except OSError as exc:
+            raise storage_unavailable(exc, f"forgetting device check-ins of {name}") from exc
         with self._lock:
             self._forgotten[name] = now
-            held = self._unwritten.pop(name, None) is not None
+            self._marks[name] = now
+            self._unwritten.pop(name, None)
             self._on_share.pop(name, None)
         try:
-            os.unlink(os.path.join(self._root, f"{name}.json"))
+            os.unlink(path)
         except FileNotFoundError:
-            return held
+            pass  # removed meanwhile (another replica's forget): forgotten all the same
         except OSError as exc:
             raise storage_unavailable(exc, f"forgetting device check-ins of {name}") from exc
         return True
