@@ -163,6 +163,32 @@ async def test_the_list_is_sorted_and_filtered_by_state(service: Service) -> Non
     assert "in_sync" in response.json()["error"]
 
 
+async def test_lists_read_again_after_changes_say_what_changed_and_nothing_else(
+    service: Service,
+) -> None:
+    # Devices unchanged since the last list keep their encoding; the ones that changed do not.
+    await put(service, {"v": 1}, MAC)
+    await put(service, {"v": 1}, OTHER_MAC)
+    await service.http.get(FILE)
+
+    def states(listed: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(d["mac_address"], d["state"]) for d in listed]
+
+    assert states(await service.devices()) == [(OTHER_MAC, "never_seen"), (MAC, "in_sync")]
+    assert states(await service.devices("?state=never_seen")) == [(OTHER_MAC, "never_seen")]
+    await put(service, {"v": 2}, MAC)
+    first = await service.devices()
+    assert states(first) == [(OTHER_MAC, "never_seen"), (MAC, "out_of_sync")]
+    await service.http.get(f"/api/configs/{OTHER_MAC}.json")
+    assert await service.devices("?state=never_seen") == []
+    response = await service.http.get("/api/devices")
+    body = response.json()
+    assert body["count"] == 2
+    assert states(body["devices"]) == [(OTHER_MAC, "in_sync"), (MAC, "out_of_sync")]
+    assert body["devices"][1] == first[1]  # the device that did not change, as it was
+    assert json.loads(response.content) == body  # one JSON document, parts and all
+
+
 async def test_a_device_that_stops_polling_becomes_overdue(configs_dir: Path) -> None:
     service = Service(configs_dir, checkin_refresh_seconds=0, checkin_flush_seconds=0.05)
     etag = (await service.http.put(f"/api/configs/{MAC}", json={"content": {"v": 1}})).headers[

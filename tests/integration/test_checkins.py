@@ -314,3 +314,46 @@ async def test_a_forget_is_not_undone_by_what_another_replica_held_back(tmp_path
     await asyncio.sleep(1.1)
     assert A not in await reader.records()
     assert files(tmp_path) == []
+
+
+async def test_a_read_looks_at_each_file_only_when_the_directory_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adapters.filesystem.checkins.READ_REUSE_SECONDS", 0.0)
+    monkeypatch.setattr("adapters.filesystem.files.SETTLED_NS", 200_000_000)
+    writer, reader = FilesystemCheckInLog(tmp_path), FilesystemCheckInLog(tmp_path)
+    writer.record(check_in(at=1.0))
+    writer.record(check_in(B, at=1.0))
+    await writer.flush()
+    listings = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path: str) -> object:
+        listings.append(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr("adapters.filesystem.checkins.os.scandir", counting_scandir)
+    await asyncio.sleep(0.3)  # the directory settled
+    first = await reader.records()
+    assert len(listings) == 1
+    assert await reader.records() is first
+    assert len(listings) == 1  # unchanged directory: not listed, no file looked at
+
+    writer.record(check_in(at=2.0, etag="e2"))  # another replica's rename changes the directory
+    await writer.flush()
+    assert (await reader.records())[A].device_etag == "e2"
+    assert len(listings) == 2
+
+    # A file changed in place (not how any replica writes) leaves the directory as it was: it
+    # is seen at the next full look, FULL_SCAN_SECONDS at the latest.
+    await asyncio.sleep(0.3)
+    await reader.records()
+    path = tmp_path / CHECKIN_DIRECTORY / f"{B}.json"
+    edited = json.loads(path.read_text())
+    edited["device_etag"] = "edited"
+    with path.open("r+") as file:
+        file.write(json.dumps(edited))
+        file.truncate()
+    assert (await reader.records())[B].device_etag == "e1"
+    monkeypatch.setattr("adapters.filesystem.checkins.FULL_SCAN_SECONDS", 0.0)
+    assert (await reader.records())[B].device_etag == "edited"

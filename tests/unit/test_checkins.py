@@ -177,3 +177,22 @@ async def test_the_list_is_made_again_only_when_a_record_changed_or_a_device_fel
 
     clock[0] = 50.0  # the clock set back: nothing is trusted from a later time
     assert [d.state for d in await listing.execute()] == [DeviceState.IN_SYNC]
+
+
+async def test_a_device_whose_config_and_record_did_not_change_is_not_made_again() -> None:
+    other = MacAddress("aa-bb-cc-dd-ee-00")
+    summaries = tuple(
+        DeviceConfigSummary(mac, name, None, None, etag=CURRENT)
+        for mac, name in ((other, "Porch"), (MAC, "Kitchen"))
+    )
+    quiet = adding(None, CheckIn(other, 10, 304, CURRENT, "192.0.2.8", "esp"))
+    log = SteadyRecords({MAC: polled(0, 30), other: quiet})
+    listing = ListDevices(SteadyRepository(ConfigListing(summaries)), log, TIMING)
+    before = await listing.execute()
+    log.now = {MAC: polled(0, 30, 60, etag="before"), other: quiet}
+    after = await listing.execute()
+    assert [d.mac_address for d in after] == [other, MAC]
+    assert after[0] is before[0]  # the same object, so its encoding is kept too
+    assert after[1].state is DeviceState.OUT_OF_SYNC
+    log.now = {MAC: log.now[MAC]}  # the other device's record forgotten: made again
+    assert (await listing.execute())[0].state is DeviceState.NEVER_SEEN

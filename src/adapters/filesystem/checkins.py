@@ -70,6 +70,8 @@ NOT_FOUND = 404
 DEFAULT_FORGET_MARKS_SECONDS = 320.0
 # A read of every record is reused this long while nothing was recorded here (see `records`).
 READ_REUSE_SECONDS = 1.0
+# A read looks at every file at least this often, whatever the directory's signature says.
+FULL_SCAN_SECONDS = 60.0
 
 
 class _Stored(msgspec.Struct):
@@ -152,6 +154,10 @@ class FilesystemCheckInLog:
         # What the last read found, by name and by MAC (see `_records`).
         self._last_records: tuple[dict[str, DeviceRecord], dict[MacAddress, DeviceRecord]]
         self._last_records = ({}, {})
+        # Each device's last merge of the share's record with the one held here (`_records`).
+        self._merges: dict[str, tuple[DeviceRecord, DeviceRecord, DeviceRecord]] = {}
+        # The directory's signature at the last scan that found it settled, and when.
+        self._scanned: tuple[Signature, int] | None = None
 
     # The hot path
 
@@ -434,14 +440,25 @@ class FilesystemCheckInLog:
         return info, record, stored.written_at
 
     def _scan(self) -> dict[str, DeviceRecord]:
-        """Every record on the share, each file read only when its signature changed."""
+        """Every record on the share, each file read only when its signature changed; not
+        even a stat per file while the directory's own signature is the one the last scan saw
+        settled (see `_unchanged_since_scan`)."""
+        now_ns = time.time_ns()
+        try:
+            directory = os.stat(self._root)
+        except FileNotFoundError:
+            directory = None
+        except OSError as exc:
+            raise storage_unavailable(exc, f"reading device check-ins in {self._root}") from exc
+        with self._lock:
+            if self._unchanged_since_scan(directory, now_ns):
+                return {name: on_share.record for name, on_share in self._on_share.items()}
         try:
             entries = list(os.scandir(self._root))
         except FileNotFoundError:
             entries = []
         except OSError as exc:
             raise storage_unavailable(exc, f"reading device check-ins in {self._root}") from exc
-        now_ns = time.time_ns()
         with self._lock:
             known = dict(self._on_share)
         found: dict[str, _OnShare] = {}
@@ -471,7 +488,24 @@ class FilesystemCheckInLog:
                 if name not in found and on_share.written_at * 1e9 >= now_ns:
                     found[name] = on_share
             self._on_share = found
+            self._scanned = None
+            if directory is not None and settled(directory, now_ns):
+                self._scanned = (signature(directory), now_ns)
             return {name: on_share.record for name, on_share in found.items()}
+
+    def _unchanged_since_scan(self, directory: os.stat_result | None, now_ns: int) -> bool:
+        """Under the lock: whether the last scan still stands. Every file here is written by
+        a rename and removed by an unlink, each of which changes the directory's mtime; a
+        directory already settled when it was scanned gets a later mtime from any change
+        since. What this replica changed itself is in `_on_share` already, or the change
+        forgets the last scan (`_forget`, `_cap_unknown`). A full scan at least every
+        FULL_SCAN_SECONDS all the same, for stale temp files and expired marks, and for a
+        file changed in place by hand."""
+        scanned = self._scanned
+        if directory is None or scanned is None:
+            return False
+        recent = now_ns - scanned[1] < FULL_SCAN_SECONDS * 1e9
+        return recent and scanned[0] == signature(directory)
 
     def _sweep(self, path: str, name: str, info: os.stat_result, now_ns: int) -> None:
         stale = info.st_mtime_ns < now_ns - STALE_TEMP_SECONDS * 1e9
@@ -487,9 +521,22 @@ class FilesystemCheckInLog:
             unwritten = dict(self._unwritten)
             forgotten = dict(self._forgotten)
         merged: dict[str, DeviceRecord] = dict(on_share)
+        # A device's merge kept while both sides are the very same objects: in steady state
+        # every device a replica serves has check-ins held back, and a record made anew each
+        # read would make every device look changed to the device list.
+        last_merges = self._merges
+        merges: dict[str, tuple[DeviceRecord, DeviceRecord, DeviceRecord]] = {}
         for name, record in unwritten.items():
             known = merged.get(name)
-            merged[name] = record if known is None else known.merged(record)
+            if known is None:
+                merged[name] = record
+                continue
+            merge = last_merges.get(name)
+            if merge is None or merge[0] is not known or merge[1] is not record:
+                merge = (known, record, known.merged(record))
+            merges[name] = merge
+            merged[name] = merge[2]
+        self._merges = merges
         for name, forgotten_at in forgotten.items():  # a file written before a mark was seen
             forgotten_record = merged.pop(name, None)
             kept = forgotten_record.since(forgotten_at) if forgotten_record is not None else None
