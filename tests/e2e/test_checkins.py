@@ -164,3 +164,22 @@ def test_a_burst_of_unknown_macs_stays_bounded(
     # Every MAC beyond the cap dropped once, the oldest first; then the share holds the cap.
     assert eventually(lambda: dropped() == 4000, seconds=10)
     assert eventually(settled_at_the_cap)
+
+
+def test_a_device_forgotten_through_one_replica_stays_forgotten_on_both(
+    replicas: list[RunningServer], configs_dir: Path
+) -> None:
+    polled, admin = replicas
+    httpx.put(f"{admin.base_url}/api/configs/{DEVICE}", json={"content": {"v": 1}}, timeout=5)
+    assert fetch(polled).status_code == 200
+    assert eventually(lambda: device(admin).get("state") == "in_sync")
+    assert fetch(polled).status_code == 200  # the same news: held back by the polled replica
+    time.sleep(float(FLUSH) * 2)
+    forgotten = httpx.delete(f"{admin.base_url}/api/devices/{DEVICE}", timeout=5)
+    assert forgotten.status_code == 204
+    # The device stops polling. Past the refresh period and two flushes, what the polled
+    # replica held back has come due, and is dropped rather than written back.
+    time.sleep(float(REFRESH) + 3 * float(FLUSH) + 0.5)
+    for server in replicas:
+        assert device(server)["state"] == "never_seen", server.base_url
+    assert not (configs_dir / CHECKIN_DIRECTORY / f"{DEVICE}.json").exists()

@@ -497,8 +497,8 @@ class FilesystemCheckInLog:
         """Under the lock: whether the last scan still stands. Every file here is written by
         a rename and removed by an unlink, each of which changes the directory's mtime; a
         directory already settled when it was scanned gets a later mtime from any change
-        since. What this replica changed itself is in `_on_share` already, or the change
-        forgets the last scan (`_forget`, `_cap_unknown`). A full scan at least every
+        since, this replica's own writes, forgets and trims among them (what they changed is
+        in `_on_share` already, but the scan after them looks again). A full scan at least every
         FULL_SCAN_SECONDS all the same, for stale temp files and expired marks, and for a
         file changed in place by hand."""
         scanned = self._scanned
