@@ -295,6 +295,8 @@ def bench_size(
                     keep_history(base, sample[0], body)
                 if name == "save spread":
                     record_every_config_once(base, sample, body)
+                if name in DOWNLOADS:
+                    every_device_once(base, lines)
                 report.results.append(measure(name, size, base, pids, lines, body, work, load))
             report.rss_mb = rss_mb(server.pid)
             print(
@@ -314,6 +316,8 @@ def bench_size(
                 continue
             with service(configs, **{comparison.variable: "off"}) as (base, server, _):
                 for name, lines in chosen:
+                    if name in DOWNLOADS:
+                        every_device_once(base, lines)
                     off_name = f"{name}{comparison.suffix}"
                     report.results.append(
                         measure(off_name, size, base, [server.pid], lines, body, work, load)
@@ -440,6 +444,43 @@ def record_every_config_once(base: str, macs: list[str], body: Path) -> None:
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(save, macs))
+
+
+# Device downloads are measured as a fleet in steady state makes them (see every_device_once).
+DOWNLOADS = ("device fetch", "304 poll")
+# A little over the service's default CHECKIN_FLUSH_SECONDS.
+FLUSH_WAIT_SECONDS = 11.0
+
+
+def every_device_once(base: str, lines: list[str]) -> None:
+    """Every device's download once, then a check-in flush: a fleet's devices have files on
+    the share that already say what their next download says (a device's first `200`, its
+    first `304` after one, each rewrite its file once, by the refresh rule), so what is
+    measured is the download and its check-in, not the one-time writes of a fleet's first
+    minute (bench/checkin_flush.py measures those). The same for every server compared."""
+
+    limits = httpx.Limits(max_connections=16)
+    with httpx.Client(base_url=base, timeout=60, limits=limits) as client:
+        # As wrk asks, with no User-Agent: another one would be news to every device's file.
+        del client.headers["User-Agent"]
+
+        def download(line: str) -> None:
+            method, path, *headers = line.split("\t")
+            client.request(method, path, headers=dict(h.split(": ", 1) for h in headers))
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(download, lines))
+        time.sleep(FLUSH_WAIT_SECONDS)
+        # And until that flush's writes are done (a server with check-ins off has none).
+        deadline = time.monotonic() + 120
+        written = None
+        while time.monotonic() < deadline:
+            metrics = client.get("/metrics").text
+            found = re.search(r"^iot_checkins_written_total (\S+)$", metrics, re.MULTILINE)
+            if found is None or found.group(1) == written:
+                break
+            written = found.group(1)
+            time.sleep(1)
 
 
 def keep_history(base: str, mac: str, body: Path) -> None:
