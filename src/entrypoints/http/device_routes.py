@@ -45,7 +45,8 @@ async def list_devices() -> Response:
     with counted(resolve(Metrics), "devices"):
         states = DevicesQuery.parse(request.args.getlist("state"))
         devices = await resolve(ListDevices).execute(states)
-    # Kept while the use case hands back the same answer (nothing changed, within a second).
+    # Kept while the use case hands back the same answer (nothing changed, no state changed
+    # with time).
     body = encoded("devices", states, devices, lambda listed: _encode_devices(listed, states))
     return respond(Answer(200, dict(JSON_TYPE), body))
 

@@ -283,11 +283,6 @@ class DeviceListOut:
     devices: list[DeviceOut]
     count: int
 
-    @classmethod
-    def from_domain(cls, devices: tuple[Device, ...]) -> DeviceListOut:
-        listed = [DeviceOut.from_domain(device) for device in devices]
-        return cls(devices=listed, count=len(listed))
-
 
 def _quoted_etag(etag: str | None) -> str | None:
     # As the ETag header carries it, so a client compares the two as they are.
