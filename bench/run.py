@@ -40,6 +40,10 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
+# The repository's root, for the nginx configuration the tests run too (tests/nginx.py).
+sys.path.insert(0, str(HERE.parent))
+from tests.nginx import nginx_config  # noqa: E402
+
 # The shared data generator, next to this repository (`../shared`) unless told otherwise.
 GENERATOR = Path(
     os.environ.get("BENCH_GENERATOR", HERE.parents[1] / "shared" / "bench" / "gen_configs.py")
@@ -130,29 +134,9 @@ def process(
 @contextlib.contextmanager
 def nginx(directory: Path, work: Path) -> Iterator[tuple[str, list[int]]]:
     port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
     config = work / "nginx.conf"
-    config.write_text(f"""
-{user}
-worker_processes 1;
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    client_body_temp_path {work}/nginx-body;
-    proxy_temp_path {work}/nginx-proxy;
-    fastcgi_temp_path {work}/nginx-fastcgi;
-    uwsgi_temp_path {work}/nginx-uwsgi;
-    scgi_temp_path {work}/nginx-scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location /api/configs/ {{ alias {directory}/; default_type application/json; }}
-    }}
-}}
-""")
+    static = f"location /api/configs/ {{ alias {directory}/; default_type application/json; }}"
+    config.write_text(nginx_config(work, f"listen 127.0.0.1:{port};\n{static}"))
     with process([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(config)]) as master:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 10

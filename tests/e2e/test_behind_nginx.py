@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.environment import unavailable
+from tests.nginx import nginx_config
 from tests.server_process import RunningServer, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -50,28 +51,8 @@ def nginx_in_front_of(server: RunningServer, work: Path) -> Iterator[str]:
     upstream = server.base_url.removeprefix("http://")
     locations = readme_proxy_locations().replace("iot-support:3201", upstream)
     assert upstream in locations, "the README's example no longer proxies to iot-support:3201"
-    user = "user root;" if os.geteuid() == 0 else ""
     config = work / "nginx.conf"
-    config.write_text(f"""
-{user}
-worker_processes 1;
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/nginx-body;
-    proxy_temp_path {work}/nginx-proxy;
-    fastcgi_temp_path {work}/nginx-fastcgi;
-    uwsgi_temp_path {work}/nginx-uwsgi;
-    scgi_temp_path {work}/nginx-scgi;
-    server {{
-        listen {PROXY_ADDRESS}:{port};
-{locations}
-    }}
-}}
-""")
+    config.write_text(nginx_config(work, f"listen {PROXY_ADDRESS}:{port};\n{locations}"))
     proxy = subprocess.Popen([NGINX, "-c", str(config)], stderr=subprocess.PIPE)
     base = f"http://{PROXY_ADDRESS}:{port}"
     try:
